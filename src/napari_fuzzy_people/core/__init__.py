@@ -1,0 +1,22 @@
+"""The engine: anonymization methods and people masks (numpy and scipy only)."""
+
+from .defaults import PanelDefaults, default_params, method_params
+from .masks import grow, people_boxes, select, size_relative
+from .methods import METHODS, SOURCES, anonymize, blur, fill, pixelate, scramble
+
+__all__ = [
+    "METHODS",
+    "SOURCES",
+    "PanelDefaults",
+    "anonymize",
+    "blur",
+    "default_params",
+    "fill",
+    "grow",
+    "method_params",
+    "people_boxes",
+    "pixelate",
+    "scramble",
+    "select",
+    "size_relative",
+]
