@@ -1,7 +1,7 @@
 """The engine: anonymization methods and people masks (numpy and scipy only)."""
 
 from .defaults import PanelDefaults, default_params, method_params
-from .masks import grow, people_boxes, select, size_relative
+from .masks import dilate_disk, grow, people_boxes, select, size_relative
 from .methods import METHODS, SOURCES, anonymize, blur, fill, pixelate, scramble
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "anonymize",
     "blur",
     "default_params",
+    "dilate_disk",
     "fill",
     "grow",
     "method_params",
