@@ -122,11 +122,6 @@ def _to_dtype(values, dtype):
     return values.astype(dtype, copy=False)
 
 
-def _paste(target, values, where):
-    """``target[where] = values[where]`` without materialising the selection."""
-    np.copyto(target, values, where=where[..., None] if target.ndim == 3 else where)
-
-
 def _check_finite(job, method):
     if job.image.dtype.kind == "f" and np.isnan(job.image).any():
         raise ValueError(
@@ -414,10 +409,10 @@ def scramble(image, mask, *, radius, source="any", margin=0, labels=None, rng=No
 # pixelate, blur, fill
 
 
-def _cell_means(crop, block, dtype):
-    """Mean of each ``block x block`` cell of ``crop``, rounded to ``dtype``.
+def _cell_sums(crop, block):
+    """Sums and pixel counts of each ``block x block`` cell of ``crop``.
 
-    Cells start at the crop's origin; partial cells at the far edges average
+    Cells start at the crop's origin; partial cells at the far edges count
     only the pixels they have. Sums go through reshapes, which numpy reduces
     far faster than ``reduceat`` with a cast.
     """
@@ -435,7 +430,7 @@ def _cell_means(crop, block, dtype):
     nx = np.full(wb, block)
     nx[-1] -= pw
     counts = np.multiply.outer(ny, nx)
-    return _to_dtype(sums / (counts[..., None] if rest else counts), dtype)
+    return sums, counts[..., None] if rest else counts
 
 
 def pixelate(image, mask, *, block, margin=0, labels=None):
@@ -478,7 +473,8 @@ def pixelate(image, mask, *, block, margin=0, labels=None):
         r0, c0 = ys.start // b * b, xs.start // b * b
         r1 = min(-(-ys.stop // b) * b, out.shape[0])
         c1 = min(-(-xs.stop // b) * b, out.shape[1])
-        means = _cell_means(img[r0:r1, c0:c1], b, out.dtype)
+        sums, counts = _cell_sums(img[r0:r1, c0:c1], b)
+        means = _to_dtype(sums / counts, out.dtype)
         y, x = np.nonzero(where)
         y += ys.start
         x += xs.start
@@ -492,7 +488,7 @@ _PYRAMID_STEP = 2.5
 
 
 def _gaussian(crop, sigma):
-    """Gaussian blur of a float32 crop (channels last), ``mode="nearest"``.
+    """Gaussian blur of a crop (channels last) as float32, ``mode="nearest"``.
 
     The cost of a direct blur grows with sigma. From sigma 5 on, the crop is
     averaged over ``f x f`` cells, blurred small, and linearly interpolated
@@ -505,12 +501,11 @@ def _gaussian(crop, sigma):
     channel = (0,) if crop.ndim == 3 else ()
     f = int(sigma // _PYRAMID_STEP)
     if f < 2:
+        crop = crop.astype(np.float32)
         return ndi.gaussian_filter(crop, (sigma, sigma, *channel), mode="nearest")
     h, w = crop.shape[:2]
-    ry, rx = np.arange(0, h, f), np.arange(0, w, f)
-    sums = np.add.reduceat(np.add.reduceat(crop, ry, axis=0), rx, axis=1)
-    counts = np.multiply.outer(np.diff(np.r_[ry, h]), np.diff(np.r_[rx, w]))
-    small = sums / (counts[..., None] if crop.ndim == 3 else counts)
+    sums, counts = _cell_sums(crop, f)
+    small = (sums / counts).astype(np.float32)
     rest = sigma * sigma - (f * f - 1) / 12 - f * f / 6
     s_small = np.sqrt(max(rest, 0.25)) / f
     small = ndi.gaussian_filter(small, (s_small, s_small, *channel), mode="nearest")
@@ -568,11 +563,12 @@ def blur(image, mask, *, sigma, margin=0, labels=None):
     for box, where, s in job.groups(sigma, "sigma", minimum=0, positive=True):
         pad = int(np.ceil(4 * s))
         big = _bbox_slices(box, pad, out.shape[:2])
-        blurred = _gaussian(job.image[big].astype(np.float32), s)
+        blurred = _gaussian(job.image[big], s)
         inner = tuple(
             slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, big, strict=True)
         )
-        _paste(out[box], _to_dtype(blurred[inner], out.dtype), where)
+        target = out[box]
+        target[where] = _to_dtype(blurred[inner][where], out.dtype)
     return job.finish(out)
 
 
