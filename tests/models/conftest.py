@@ -1,0 +1,109 @@
+"""Tiny real models and ground-truth doubles for the models tests."""
+
+import json
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from segment_anything.modeling import (
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
+
+COCO_PEOPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco-people"
+
+
+def build_tiny_sam(seed=0) -> Sam:
+    """The real SAM architecture at toy size (img_size 256, depth 2, dim 64)."""
+    torch.manual_seed(seed)
+    dim = 32
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            img_size=256,
+            patch_size=16,
+            depth=2,
+            embed_dim=64,
+            num_heads=2,
+            mlp_ratio=2,
+            out_chans=dim,
+            qkv_bias=True,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            use_rel_pos=True,
+            window_size=4,
+            global_attn_indexes=[1],
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=dim,
+            image_embedding_size=(16, 16),
+            input_image_size=(256, 256),
+            mask_in_chans=4,
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2),
+            transformer_dim=dim,
+            iou_head_depth=2,
+            iou_head_hidden_dim=32,
+        ),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
+    )
+    return sam.eval()
+
+
+@pytest.fixture
+def tiny_sam():
+    return build_tiny_sam()
+
+
+def coco_people() -> list[dict]:
+    """The shared coco-people photos' entries, or skip (a user's clone lacks them)."""
+    if not (COCO_PEOPLE / "annotations.json").is_file():
+        pytest.skip(f"coco-people data not found at {COCO_PEOPLE} (only in the dev workspace)")
+    return json.loads((COCO_PEOPLE / "annotations.json").read_text())["images"]
+
+
+def load_coco_photo(entry):
+    """(image (M, N, 3) uint8, labels (M, N) uint8: 0, people 1..K, crowd 255)."""
+    image = np.asarray(Image.open(COCO_PEOPLE / entry["image"]).convert("RGB"))
+    labels = np.asarray(Image.open(COCO_PEOPLE / entry["mask"]))
+    return image, labels
+
+
+class GroundTruthDetectorDouble:
+    """Test double for the detector protocol: returns the annotated boxes.
+
+    Scores fall with the annotation order so the ranking is known.
+    """
+
+    def __init__(self, people):
+        self.people = people
+
+    def detect(self, image):
+        boxes = np.array([p["bbox"] for p in self.people], np.float32).reshape(-1, 4)
+        scores = np.linspace(0.99, 0.5, len(boxes)).astype(np.float32)
+        return boxes, scores
+
+
+class GroundTruthSegmenterDouble:
+    """Test double for the segmenter protocol: the annotated mask of the
+    person whose box matches the prompt box exactly."""
+
+    def __init__(self, labels, people):
+        self.labels = labels
+        self.by_box = {tuple(p["bbox"]): p["label"] for p in people}
+
+    def segment_boxes(self, image, boxes):
+        boxes = np.asarray(boxes).reshape(-1, 4)
+        masks = np.stack([self.labels == self.by_box[tuple(int(v) for v in b)] for b in boxes])
+        return masks, np.full(len(boxes), 0.9, np.float32)
+
+    def segment_points(self, image, points, labels, box=None):
+        y, x = int(points[0][1]), int(points[0][0])
+        return self.labels == self.labels[y, x], 0.9
