@@ -52,7 +52,7 @@ def test_panel_docks_and_picks_the_layers(viewer_with_sample):
     viewer, widget = viewer_with_sample
     assert isinstance(widget, FuzzyPeopleWidget)
     assert widget.image_layer.value is viewer.layers["astronaut"]
-    assert widget.people_layer.value is viewer.layers["astronaut people"]
+    assert widget.labels_choice.value is viewer.layers["astronaut people"]
     # Privacy-first defaults.
     assert widget.method.value == "scramble"
     assert widget.background_only.value and widget.relative.value
@@ -60,14 +60,19 @@ def test_panel_docks_and_picks_the_layers(viewer_with_sample):
 
 def run_apply(qtbot, widget):
     widget.apply()
-    qtbot.waitUntil(lambda: widget.apply_button.enabled, timeout=30_000)
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
 
 
 @pytest.mark.parametrize("method", ["scramble", "pixelate", "blur", "fill"])
-def test_apply_changes_the_person_and_nothing_else(viewer_with_sample, qtbot, method):
+def test_apply_changes_approved_people_and_nothing_else(viewer_with_sample, qtbot, method):
     viewer, widget = viewer_with_sample
     original = viewer.layers["astronaut"].data.copy()
+    widget.adopt(viewer.layers["astronaut people"])
     labels = viewer.layers["astronaut people"].data
+    run_apply(qtbot, widget)
+    assert "Nobody is approved" in widget.status.value  # nothing leaves unreviewed
+    assert "astronaut (fuzzy)" not in viewer.layers
+    widget.review.approve_all()
     widget.method.value = method
     run_apply(qtbot, widget)
     out = viewer.layers["astronaut (fuzzy)"].data
@@ -82,6 +87,8 @@ def test_apply_changes_the_person_and_nothing_else(viewer_with_sample, qtbot, me
 
 def test_apply_again_updates_the_result_layer(viewer_with_sample, qtbot):
     viewer, widget = viewer_with_sample
+    widget.adopt(viewer.layers["astronaut people"])
+    widget.review.approve_all()
     run_apply(qtbot, widget)
     first = viewer.layers["astronaut (fuzzy)"].data.copy()
     run_apply(qtbot, widget)
@@ -97,19 +104,12 @@ def test_method_choice_shows_its_own_strength(viewer_with_sample):
     assert not widget.strength.visible
 
 
-def test_clear_messages_instead_of_errors(make_napari_viewer, qtbot):
+def test_errors_from_the_engine_reach_the_status_line(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
-    widget.apply()
-    assert "Choose an image layer" in widget.status.value
-    viewer.add_image(np.zeros((3, 20, 20), np.uint8), name="stack")
-    viewer.add_labels(np.ones((20, 20), np.uint8), name="people")
-    widget.apply()
-    assert "'stack' has shape (3, 20, 20)" in widget.status.value
-    assert "people" not in [layer.name for layer in viewer.layers if "fuzzy" in layer.name]
-    viewer.layers.remove("stack")
     viewer.add_image(np.zeros((20, 20), np.uint8), name="flat")
-    widget.image_layer.value = viewer.layers["flat"]
+    widget.adopt(viewer.add_labels(np.ones((20, 20), np.uint8), name="people"))
+    widget.review.approve_all()
     run_apply(qtbot, widget)  # the mask covers every pixel: nothing to pick from
     assert "whole image" in widget.status.value
     assert "flat (fuzzy)" not in viewer.layers

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from conftest import (
+
+from doubles import (
     GroundTruthDetectorDouble,
     GroundTruthSegmenterDouble,
     coco_people,
     load_coco_photo,
 )
-
 from napari_fuzzy_people.core.people import Progress
 from napari_fuzzy_people.models.detector import TorchvisionDetector
 from napari_fuzzy_people.models.propose import propose_people, run

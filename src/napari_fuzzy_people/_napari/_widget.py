@@ -1,11 +1,15 @@
-"""The Fuzzy People dock widget.
+"""The Fuzzy People panel: find people, fix their masks, approve, anonymize, export.
 
-A view over the core: it gathers settings, runs the anonymization in a thread
-worker (never on the GUI thread) and shows the result as a new layer. The
-original image layer is never modified.
+A view over :class:`~napari_fuzzy_people.core.review.ReviewModel`: it shows
+the model, forwards user actions to it, and keeps the people Labels layer
+and the model in step. Everything slow (loading models, detection, Segment
+Anything, anonymizing, writing files) runs in napari thread workers; the GUI
+thread only moves results into layers.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import napari
 import numpy as np
@@ -13,20 +17,47 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
+    FileEdit,
+    FloatSpinBox,
     Label,
     PushButton,
     SpinBox,
     create_widget,
 )
-from napari.layers import Image, Labels
+from napari.layers import Image, Labels, Points
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_info
-from qtpy.QtWidgets import QSizePolicy
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core import METHODS, PanelDefaults, anonymize, method_params
 from ..core.defaults import STRENGTH_PARAM
+from ..core.people import Progress
+from ..core.review import ReviewModel, Status
+from ..io import ExportError, export_path, save_image
+from ._jobs import find_people_job, load_models, segment_prompt_job
 
 _STRENGTH_LABEL = {"radius": "Radius (px)", "block": "Block (px)", "sigma": "Sigma (px)"}
+_STAGES = {
+    "load models": "Loading models",
+    "detect": "Finding people",
+    "embed": "Segment Anything: image embedding",
+    "segment": "Segment Anything: masks",
+}
 
 
 def check_image_layer(layer: Image) -> np.ndarray:
@@ -42,49 +73,565 @@ def check_image_layer(layer: Image) -> np.ndarray:
     )
 
 
-class FuzzyPeopleWidget(Container):
-    """Anonymize the people of a Labels layer in an image layer."""
+def source_path(layer) -> Path | None:
+    """The file a layer was opened from, if any."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    return Path(path) if path else None
+
+
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"
+
+
+def _wrap(label: Label, lines: int = 2) -> Label:
+    # magicgui labels are fixed-width; let them wrap across the panel.
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+    label.native.setMinimumHeight(lines * label.native.fontMetrics().lineSpacing())
+    return label
+
+
+class FuzzyPeopleWidget(QWidget):
+    """Find, review and anonymize the people in a photo."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=False)
+        super().__init__()
         # npe2 injects the viewer because of the annotation above.
-        self._viewer = viewer
+        self.viewer = viewer
+        self.review = ReviewModel()
+        self.people_layer: Labels | None = None
+        self._models: dict[tuple, tuple] = {}
+        self._injected_models: tuple | None = None
         self._worker = None
+        self._preview_worker = None
+        self._preview_pending = False
+        self._syncing = False
+        self._sync_timer = QTimer(self, singleShot=True, interval=150)
+        self._sync_timer.timeout.connect(self._sync_from_layer)
         d = PanelDefaults()
+
+        # -- layers ------------------------------------------------------
         self.image_layer = create_widget(annotation=Image, label="Image")
-        self.people_layer = create_widget(annotation=Labels, label="People")
+        self.labels_choice = create_widget(annotation=Labels, label="Masks")
+        self.adopt_button = PushButton(text="Use these masks as people")
+        # -- finding -----------------------------------------------------
+        self.sam_type = ComboBox(label="Segmenter", choices=["vit_b", "vit_l", "vit_h"])
+        self.detector_name = ComboBox(
+            label="Detector",
+            choices=[
+                ("Faster R-CNN ResNet-50 (accurate)", "fasterrcnn_resnet50_fpn_v2"),
+                ("Faster R-CNN MobileNet (fast)", "fasterrcnn_mobilenet_v3_large_fpn"),
+            ],
+        )
+        self.sam_file = FileEdit(label="SAM file", filter="*.pth", value="")
+        self.detector_file = FileEdit(label="Detector file", filter="*.pth", value="")
+        self.min_score = FloatSpinBox(label="Min. score", min=0.05, max=1.0, step=0.05, value=0.5)
+        self.find_button = PushButton(text="Find people")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.status = _wrap(Label(value="Choose a photo and press Find people."))
+        # -- people ------------------------------------------------------
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["Person", "Status", "Score", "Mask", "Area"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMinimumHeight(160)
+        self.approve_button = QPushButton("Approve (A)")
+        self.reject_button = QPushButton("Reject (R)")
+        self.next_button = QPushButton("Next (N)")
+        self.approve_all_button = QPushButton("Approve all")
+        self.delete_button = QPushButton("Delete")
+        self.undo_button = QPushButton("Undo")
+        self.summary = _wrap(Label(value=""), lines=1)
+        # -- prompts -----------------------------------------------------
+        self.prompt_button = PushButton(text="Add points")
+        self.negative = CheckBox(text="Points mark 'not a person'", value=False)
+        self.segment_button = PushButton(text="Segment new person")
+        self.refine_button = PushButton(text="Refine selected person")
+        # -- anonymizing -------------------------------------------------
         self.method = ComboBox(label="Method", choices=list(METHODS), value=d.method)
         self.background_only = CheckBox(
             text="Pick from background only", value=d.source == "background"
         )
         self.relative = CheckBox(text="Scale with each person's size", value=True)
-        self.strength = SpinBox(label="Radius (px)", min=1, max=1024, value=d.strength_minimum)
-        self.margin = SpinBox(label="Margin (px)", min=0, max=256, value=d.margin_minimum)
-        self.apply_button = PushButton(text="Apply")
-        self.status = Label(value="")
-        # magicgui labels are fixed-width; let the status wrap across the panel.
-        self.status.native.setWordWrap(True)
-        self.status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
-        self.status.native.setMinimumHeight(3 * self.status.native.fontMetrics().lineSpacing())
-        form = Container(
-            widgets=[
-                self.image_layer,
-                self.people_layer,
-                self.method,
-                self.background_only,
-                self.relative,
-                self.strength,
-                self.margin,
-            ],
-            labels=True,
-        )
-        self.extend([form, self.apply_button, self.status])
         self.relative.tooltip = (
             "Strength and margin become floors; tall people get "
             f"{d.strength_fraction:.0%} and {d.margin_fraction:.2%} of their height"
         )
-        self.method.changed.connect(self._on_method)
+        self.strength = SpinBox(label="Radius (px)", min=1, max=1024, value=d.strength_minimum)
+        self.margin = SpinBox(label="Margin (px)", min=0, max=256, value=d.margin_minimum)
+        self.preview = CheckBox(text="Live preview", value=False)
+        self.apply_button = PushButton(text="Apply")
+        self.export_button = PushButton(text="Export…")
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(
+            _group(
+                "Photo",
+                Container(widgets=[self.image_layer, self.labels_choice]).native,
+                self.adopt_button.native,
+            )
+        )
+        layout.addWidget(
+            _group(
+                "Find people",
+                Container(
+                    widgets=[
+                        self.detector_name,
+                        self.sam_type,
+                        self.min_score,
+                        self.detector_file,
+                        self.sam_file,
+                    ]
+                ).native,
+                _row(self.find_button.native, self.cancel_button.native),
+                self.progress,
+                self.status.native,
+            )
+        )
+        layout.addWidget(
+            _group(
+                "People",
+                self.table,
+                _row(self.approve_button, self.reject_button, self.next_button),
+                _row(self.approve_all_button, self.delete_button, self.undo_button),
+                self.summary.native,
+                _row(self.prompt_button.native, self.negative.native),
+                _row(self.segment_button.native, self.refine_button.native),
+            )
+        )
+        layout.addWidget(
+            _group(
+                "Anonymize approved people",
+                Container(
+                    widgets=[
+                        self.method,
+                        self.background_only,
+                        self.relative,
+                        self.strength,
+                        self.margin,
+                        self.preview,
+                    ]
+                ).native,
+                _row(self.apply_button.native, self.export_button.native),
+            )
+        )
+        layout.addStretch(1)
+
+        self.find_button.changed.connect(self.find_people)
+        self.cancel_button.changed.connect(self.cancel)
+        self.adopt_button.changed.connect(lambda: self.adopt(self.labels_choice.value))
+        self.approve_button.clicked.connect(lambda: self.approve_selected())
+        self.reject_button.clicked.connect(lambda: self.reject_selected())
+        self.next_button.clicked.connect(lambda: self.select_next())
+        self.approve_all_button.clicked.connect(lambda: self.review.approve_all())
+        self.delete_button.clicked.connect(lambda: self.delete_selected())
+        self.undo_button.clicked.connect(lambda: self.undo())
+        self.prompt_button.changed.connect(self.start_prompts)
+        self.negative.changed.connect(self._on_negative)
+        self.segment_button.changed.connect(lambda: self.segment_prompt(refine=False))
+        self.refine_button.changed.connect(lambda: self.segment_prompt(refine=True))
         self.apply_button.changed.connect(self.apply)
+        self.export_button.changed.connect(self._export_clicked)
+        self.method.changed.connect(self._on_method)
+        for w in (self.method, self.background_only, self.relative, self.strength, self.margin):
+            w.changed.connect(self._refresh_preview)
+        self.preview.changed.connect(self._refresh_preview)
+        self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.review.subscribe(self._on_review_event)
+        for event in (viewer.layers.events.inserted, viewer.layers.events.removed):
+            event.connect(self._reset_choices)
+        self._reset_choices()
+        self._update_buttons()
+
+    # -- model and layers ---------------------------------------------------
+
+    def _reset_choices(self, event=None):
+        self.image_layer.reset_choices()
+        self.labels_choice.reset_choices()
+        if self.people_layer is not None and self.people_layer not in self.viewer.layers:
+            self._set_people_layer(None)
+
+    def use_models(self, detector, segmenter) -> None:
+        """Use these models instead of loading them (scripts, tests, custom models)."""
+        self._injected_models = (detector, segmenter)
+
+    def _model_settings(self) -> tuple:
+        sam_file = str(self.sam_file.value) if str(self.sam_file.value) not in ("", ".") else None
+        det_file = (
+            str(self.detector_file.value)
+            if str(self.detector_file.value) not in ("", ".")
+            else None
+        )
+        return (
+            self.detector_name.value,
+            det_file or "default",
+            self.min_score.value,
+            self.sam_type.value,
+            sam_file or "default",
+        )
+
+    def _models_for_job(self):
+        if self._injected_models is not None:
+            return lambda: self._injected_models
+        key = self._model_settings()
+        if key in self._models:
+            cached = self._models[key]
+            return lambda: cached
+        return lambda: load_models(*key)
+
+    def _set_people_layer(self, layer: Labels | None) -> None:
+        old = self.people_layer
+        if old is not None and old in self.viewer.layers:
+            old.events.paint.disconnect(self._schedule_sync)
+            old.events.data.disconnect(self._schedule_sync)
+            old.events.selected_label.disconnect(self._on_layer_selection)
+        self.people_layer = layer
+        if layer is not None:
+            layer.events.paint.connect(self._schedule_sync)
+            layer.events.data.connect(self._schedule_sync)
+            layer.events.selected_label.connect(self._on_layer_selection)
+            layer.bind_key("a", lambda _layer: self.approve_selected(), overwrite=True)
+            layer.bind_key("r", lambda _layer: self.reject_selected(), overwrite=True)
+            layer.bind_key("n", lambda _layer: self.select_next(), overwrite=True)
+        self._update_buttons()
+
+    def _people_layer_for(self, image_layer: Image, labels: np.ndarray) -> Labels:
+        name = f"{image_layer.name} people"
+        if name in self.viewer.layers and isinstance(self.viewer.layers[name], Labels):
+            layer = self.viewer.layers[name]
+            layer.data = labels
+        else:
+            layer = self.viewer.add_labels(
+                labels,
+                name=name,
+                opacity=0.5,
+                scale=image_layer.scale,
+                translate=image_layer.translate,
+            )
+        return layer
+
+    def adopt(self, layer: Labels | None) -> None:
+        """Make ``layer`` the people layer: each of its labels a proposed person."""
+        if layer is None:
+            self._say("Choose a Labels layer to use as people.", error=True)
+            return
+        data = np.asarray(layer.data)
+        if data.ndim != 2:
+            self._say(f"{layer.name!r} has shape {data.shape}; people masks are 2-D.", error=True)
+            return
+        self._set_people_layer(layer)
+        self.review.adopt(data)
+        self._say(f"Using {layer.name!r}: {_people(len(self.review.people))} to review.")
+
+    def _schedule_sync(self, event=None):
+        if not self._syncing:
+            self._sync_timer.start()
+
+    def _sync_from_layer(self):
+        if self.people_layer is not None:
+            self.review.sync(np.asarray(self.people_layer.data))
+
+    def _on_review_event(self, event: str, labels: tuple) -> None:
+        self._fill_table()
+        self._update_buttons()
+        if event != "synced" or labels:
+            self._refresh_preview()
+
+    # -- finding people -----------------------------------------------------
+
+    def find_people(self) -> None:
+        """Detect and segment people in the chosen image, in a worker thread."""
+        image_layer = self.image_layer.value
+        if image_layer is None:
+            self._say("Open a photo first (File > Open, or a sample).", error=True)
+            return
+        try:
+            image = check_image_layer(image_layer)
+        except ValueError as err:
+            self._say(str(err), error=True)
+            return
+        self._busy(True)
+        self.progress.setRange(0, 0)
+        self._say("Starting…")
+        key = self._model_settings()
+        self._worker = create_worker(
+            find_people_job,
+            image,
+            self._models_for_job(),
+            _connect={
+                "yielded": self._on_progress,
+                "returned": lambda result: self._on_found(image_layer, key, result),
+                "errored": self._on_error,
+                "aborted": lambda: self._say("Cancelled: nothing was changed."),
+                "finished": lambda: self._busy(False),
+            },
+        )
+
+    def cancel(self) -> None:
+        """Stop the running job at its next step; nothing half-done is kept."""
+        if self._worker is not None:
+            self._worker.quit()
+            self._say("Cancelling…")
+
+    def _on_progress(self, event: Progress) -> None:
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.status.value = f"{_STAGES.get(event.stage, event.stage)} ({event.done}/{event.total})"
+
+    def _on_found(self, image_layer: Image, key: tuple, result) -> None:
+        models, proposals = result
+        if self._injected_models is None:
+            self._models = {key: models}  # keep one set: the cached embedding lives there
+        layer = self._people_layer_for(image_layer, proposals.labels)
+        self._syncing = True
+        try:
+            self._set_people_layer(layer)
+            self.review.add_proposals(proposals)
+        finally:
+            self._syncing = False
+        n = len(proposals.people)
+        self._say(
+            f"Found {_people(n)}. Check each mask, fix it with the Labels tools, then "
+            "approve (A) or reject (R)."
+            if n
+            else "Found nobody. Add people with points, or paint them by hand."
+        )
+        if n:
+            self.select_label(proposals.people[0].label)
+
+    def _on_error(self, err: Exception) -> None:
+        from ..models import WeightsUnavailableError
+
+        if isinstance(err, WeightsUnavailableError):
+            self._say(
+                f"{err} Until then you can paint people by hand in a Labels layer "
+                "and use 'Use these masks as people'.",
+                error=True,
+            )
+        else:
+            self._say(f"{type(err).__name__}: {err}", error=True)
+
+    # -- people list ----------------------------------------------------------
+
+    def _fill_table(self) -> None:
+        people = sorted(self.review.people.values(), key=lambda p: p.label)
+        selected = self.selected_labels()
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(people))
+        for row, p in enumerate(people):
+            item = QTableWidgetItem(str(p.label))
+            item.setData(Qt.ItemDataRole.UserRole, p.label)
+            if self.people_layer is not None:
+                rgba = np.asarray(self.people_layer.get_color(p.label), float) * 255
+                swatch = QPixmap(12, 12)
+                swatch.fill(QColor(*rgba.astype(int)))
+                item.setIcon(QIcon(swatch))
+            values = [
+                item,
+                QTableWidgetItem(p.status.value),
+                QTableWidgetItem("" if p.score is None else f"{p.score:.2f}"),
+                QTableWidgetItem("" if p.mask_score is None else f"{p.mask_score:.2f}"),
+                QTableWidgetItem(str(p.area)),
+            ]
+            for col, value in enumerate(values):
+                self.table.setItem(row, col, value)
+            if p.label in selected:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)
+        counts = self.review.counts()
+        self.summary.value = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
+
+    def selected_labels(self) -> list[int]:
+        """Labels of the rows selected in the people list."""
+        rows = {i.row() for i in self.table.selectedIndexes()}
+        return [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole) for r in sorted(rows)]
+
+    def select_label(self, label: int | None) -> None:
+        """Select a person in the list and the layer, and bring them into view."""
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == label:
+                self.table.selectRow(row)
+                self.table.scrollToItem(self.table.item(row, 0))
+        self.table.blockSignals(False)
+        if label is not None and self.people_layer is not None:
+            self.people_layer.selected_label = label
+            self._center_on(label)
+        self._update_buttons()
+
+    def _center_on(self, label: int) -> None:
+        data = np.asarray(self.people_layer.data)
+        rows = np.flatnonzero((data == label).any(axis=1))
+        if rows.size == 0:
+            return
+        cols = np.flatnonzero((data[rows[0] : rows[-1] + 1] == label).any(axis=0))
+        center = ((rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2)
+        scene = getattr(self.viewer, "scene", None)  # napari >= 0.9 moved the camera there
+        camera = scene.camera if scene is not None else self.viewer.camera
+        camera.center = self.people_layer.data_to_world(center)
+
+    def _on_table_selection(self) -> None:
+        labels = self.selected_labels()
+        if len(labels) == 1 and self.people_layer is not None:
+            self.people_layer.selected_label = labels[0]
+            self._center_on(labels[0])
+        self._update_buttons()
+
+    def _on_layer_selection(self, event=None) -> None:
+        label = self.people_layer.selected_label
+        if label in self.review.people and label not in self.selected_labels():
+            self.select_label(label)
+
+    def _targets(self) -> list[int]:
+        labels = self.selected_labels()
+        if not labels and self.people_layer is not None:
+            label = self.people_layer.selected_label
+            labels = [label] if label in self.review.people else []
+        return labels
+
+    def approve_selected(self) -> None:
+        """Approve the selected people and move on to the next to review."""
+        labels = self._targets()
+        if labels:
+            self.review.approve(*labels)
+            self.select_next(after=labels[-1])
+
+    def reject_selected(self) -> None:
+        """Reject the selected people (not a person) and move on."""
+        labels = self._targets()
+        if labels:
+            self.review.reject(*labels)
+            self.select_next(after=labels[-1])
+
+    def select_next(self, after: int | None = None) -> None:
+        """Select the next person still to review."""
+        if after is None:
+            current = self._targets()
+            after = current[-1] if current else None
+        label = self.review.next_to_review(after)
+        if label is None:
+            self._say("Everybody is reviewed.")
+        self.select_label(label)
+
+    def delete_selected(self) -> None:
+        """Erase the selected people's pixels (undoable in the layer) and forget them."""
+        labels = self._targets()
+        if not labels or self.people_layer is None:
+            return
+        data = np.asarray(self.people_layer.data)
+        self._syncing = True
+        try:
+            self.people_layer.data_setitem(np.nonzero(np.isin(data, labels)), 0)
+            self.review.remove(*labels)
+        finally:
+            self._syncing = False
+
+    def undo(self) -> None:
+        """Undo the panel's last review action (painting has its own Ctrl+Z)."""
+        if not self.review.undo():
+            self._say("Nothing to undo in the review (use Ctrl+Z in the layer for painting).")
+
+    # -- prompts --------------------------------------------------------------
+
+    def _prompt_layer(self) -> Points:
+        name = "person prompts"
+        if name in self.viewer.layers:
+            return self.viewer.layers[name]
+        layer = self.viewer.add_points(
+            np.empty((0, 2)),
+            name=name,
+            features={"person": np.array([], bool)},
+            face_color="person",
+            face_color_cycle=["#ff4040", "#40ff40"],
+            border_color="white",
+            size=12,
+        )
+        layer.feature_defaults["person"] = True
+        return layer
+
+    def start_prompts(self) -> None:
+        """Open the prompt layer in point-adding mode."""
+        layer = self._prompt_layer()
+        layer.feature_defaults["person"] = not self.negative.value
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add"
+        self._say(
+            "Click on the missed person (tick the box above for points that are not "
+            "the person), then press Segment new person."
+        )
+
+    def _on_negative(self, value: bool) -> None:
+        if "person prompts" in self.viewer.layers:
+            self.viewer.layers["person prompts"].feature_defaults["person"] = not value
+
+    def segment_prompt(self, refine: bool = False) -> None:
+        """Segment Anything from the prompt points: a new person, or the selected one redone."""
+        image_layer = self.image_layer.value
+        if image_layer is None or "person prompts" not in self.viewer.layers:
+            self._say("Add points first (Add points).", error=True)
+            return
+        if self.people_layer is None:
+            self._set_people_layer(
+                self._people_layer_for(
+                    image_layer, np.zeros(image_layer.data.shape[:2], np.uint16)
+                )
+            )
+        prompts = self.viewer.layers["person prompts"]
+        if len(prompts.data) == 0:
+            self._say("Add points first (Add points).", error=True)
+            return
+        target = self._targets()[:1] if refine else []
+        if refine and not target:
+            self._say("Select the person to refine in the list.", error=True)
+            return
+        image = check_image_layer(image_layer)
+        rows_cols = np.array([image_layer.world_to_data(p) for p in prompts.data])[:, -2:]
+        points_xy = rows_cols[:, ::-1]
+        positive = np.asarray(prompts.features["person"], bool).astype(int)
+        self._busy(True)
+        self.progress.setRange(0, 0)
+        self._worker = create_worker(
+            segment_prompt_job,
+            image,
+            self._models_for_job(),
+            points_xy,
+            positive,
+            _connect={
+                "yielded": self._on_progress,
+                "returned": lambda r: self._on_prompt_mask(r, target[0] if target else None),
+                "errored": self._on_error,
+                "finished": lambda: self._busy(False),
+            },
+        )
+
+    def _on_prompt_mask(self, result, label: int | None) -> None:
+        mask, score = result
+        layer = self.people_layer
+        data = np.asarray(layer.data)
+        self._syncing = True
+        try:
+            if label is None:
+                label = int(data.max()) + 1
+                # A new person only takes pixels nobody owns yet.
+                layer.data_setitem(np.nonzero(mask & (data == 0)), label)
+                self.review.add_person(
+                    label, origin="prompt", mask_score=score, area=int((layer.data == label).sum())
+                )
+            else:
+                layer.data_setitem(np.nonzero((data == label) & ~mask), 0)
+                layer.data_setitem(np.nonzero(mask & ((data == 0) | (data == label))), label)
+            self.review.sync(np.asarray(layer.data))
+        finally:
+            self._syncing = False
+        self.viewer.layers["person prompts"].data = np.empty((0, 2))
+        self.select_label(label)
+        self._say(f"Person {label} segmented (mask score {score:.2f}). Review it, then approve.")
+
+    # -- anonymizing --------------------------------------------------------
 
     def _on_method(self, method: str) -> None:
         key = STRENGTH_PARAM[method]
@@ -104,43 +651,82 @@ class FuzzyPeopleWidget(Container):
             relative=self.relative.value,
         )
 
+    def _job_inputs(self):
+        image_layer = self.image_layer.value
+        if image_layer is None or self.people_layer is None:
+            raise ValueError("Find people (or choose masks) first.")
+        image = check_image_layer(image_layer)
+        labels = np.asarray(self.people_layer.data)
+        approved = self.review.approved_labels()
+        params = self.parameters(labels) if approved else {}
+        return image_layer, image, labels, approved, params
+
     def apply(self) -> None:
-        """Anonymize every person of the people layer, in a worker thread."""
-        image_layer, people = self.image_layer.value, self.people_layer.value
-        if image_layer is None or people is None:
-            self._say("Choose an image layer and a people (Labels) layer.", error=True)
-            return
+        """Anonymize the approved people into a new layer (the original stays)."""
         try:
-            image = check_image_layer(image_layer)
-            labels = np.asarray(people.data)
-            params = self.parameters(labels)
+            image_layer, image, labels, approved, params = self._job_inputs()
         except ValueError as err:
             self._say(str(err), error=True)
             return
-        count = int(np.count_nonzero(np.unique(labels)))
-        self.apply_button.enabled = False
-        self.status.value = f"Anonymizing {_people(count)}…"
-        # Handlers given at creation: an "errored" handler stops the worker from
-        # re-raising into Qt's event loop; the panel reports the error instead.
+        if not approved:
+            self._say("Nobody is approved yet: approve people (A) first.", error=True)
+            return
+        self._busy(True)
         self._worker = create_worker(
-            anonymize,
+            _anonymize,
             image,
             labels,
-            **params,
+            approved,
+            params,
             _connect={
-                "returned": lambda out: self._show_result(image_layer, out, count),
-                "errored": lambda err: self._say(str(err), error=True),
-                "finished": lambda: setattr(self.apply_button, "enabled", True),
+                "returned": lambda out: self._show_result(image_layer, out, " (fuzzy)"),
+                "errored": self._on_error,
+                "finished": lambda: self._busy(False),
             },
         )
 
-    def _show_result(self, source: Image, out: np.ndarray, count: int) -> None:
-        name = f"{source.name} (fuzzy)"
-        viewer = self._viewer
-        if name in viewer.layers:
-            viewer.layers[name].data = out
+    def _refresh_preview(self, *args) -> None:
+        if not self.preview.value:
+            name = self._preview_name()
+            if name and name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            return
+        if self._preview_worker is not None:
+            self._preview_pending = True  # the newest settings win when it ends
+            return
+        try:
+            image_layer, image, labels, approved, params = self._job_inputs()
+        except ValueError:
+            return
+        self._preview_pending = False
+        self._preview_worker = create_worker(
+            _anonymize,
+            image,
+            labels,
+            approved,
+            params,
+            _connect={
+                "returned": lambda out: self._show_result(image_layer, out, " (preview)"),
+                "errored": self._on_error,
+                "finished": self._preview_done,
+            },
+        )
+
+    def _preview_done(self) -> None:
+        self._preview_worker = None
+        if self._preview_pending:
+            self._refresh_preview()
+
+    def _preview_name(self) -> str | None:
+        layer = self.image_layer.value
+        return None if layer is None else f"{layer.name} (preview)"
+
+    def _show_result(self, source: Image, out: np.ndarray, suffix: str) -> None:
+        name = f"{source.name}{suffix}"
+        if name in self.viewer.layers:
+            self.viewer.layers[name].data = out
         else:
-            viewer.add_image(
+            self.viewer.add_image(
                 out,
                 name=name,
                 rgb=source.rgb,
@@ -148,12 +734,121 @@ class FuzzyPeopleWidget(Container):
                 translate=source.translate,
                 contrast_limits=None if source.rgb else source.contrast_limits,
             )
-        self._say(f"Anonymized {_people(count)} into layer {name!r}.")
+        if suffix == " (fuzzy)":
+            self._say(
+                f"Anonymized {_people(len(self.review.approved_labels()))} into layer {name!r}."
+            )
+
+    def export(self, folder, *, allow_unreviewed: bool = False, overwrite: bool = False):
+        """Write the anonymized photo into ``folder`` (in a worker); returns the worker.
+
+        Refuses while people are still only proposed or edited, unless
+        ``allow_unreviewed``: they would leave unanonymized.
+        """
+        try:
+            image_layer, image, labels, approved, params = self._job_inputs()
+        except ValueError as err:
+            self._say(str(err), error=True)
+            return None
+        unreviewed = self.review.unreviewed_labels()
+        if unreviewed and not allow_unreviewed:
+            self._say(
+                f"{_people(len(unreviewed))} not reviewed yet (labels {unreviewed}); "
+                "they would be exported unanonymized.",
+                error=True,
+            )
+            return None
+        source = source_path(image_layer)
+        target = export_path(folder, image_layer.name, source)
+        self._busy(True)
+        self._worker = create_worker(
+            _export,
+            image,
+            labels,
+            approved,
+            params,
+            target,
+            source,
+            overwrite,
+            _connect={
+                "returned": lambda path: self._say(
+                    f"Exported {_people(len(approved))} anonymized to {path}."
+                ),
+                "errored": self._on_error,
+                "finished": lambda: self._busy(False),
+            },
+        )
+        return self._worker
+
+    def _export_clicked(self) -> None:
+        unreviewed = self.review.unreviewed_labels()
+        if unreviewed:
+            answer = QMessageBox.warning(
+                self,
+                "People not reviewed",
+                f"{_people(len(unreviewed))} still not reviewed (labels {unreviewed}). "
+                "They will NOT be anonymized. Export anyway?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        folder = QFileDialog.getExistingDirectory(self, "Export the anonymized photo to")
+        if folder:
+            self.export(folder, allow_unreviewed=True)
+
+    # -- state ----------------------------------------------------------------
+
+    def _busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.enabled = busy
+        for w in (self.find_button, self.apply_button, self.export_button, self.segment_button):
+            w.enabled = not busy
+        if not busy:
+            self._worker = None
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        has_people = bool(self.review.people)
+        for b in (self.approve_button, self.reject_button, self.delete_button):
+            b.setEnabled(has_people)
+        self.next_button.setEnabled(bool(self.review.unreviewed_labels()))
+        self.approve_all_button.setEnabled(bool(self.review.unreviewed_labels()))
 
     def _say(self, message: str, error: bool = False) -> None:
         self.status.value = message
-        (show_error if error else show_info)(message)
+        if error:
+            show_error(message) if "Error" in message else show_warning(message)
+        elif message.startswith(("Found", "Exported", "Anonymized")):
+            show_info(message)
 
 
-def _people(count: int) -> str:
-    return "1 person" if count == 1 else f"{count} people"
+def _anonymize(image, labels, approved, params):
+    if not approved:
+        return image.copy()
+    return anonymize(image, labels, labels=approved, **params)
+
+
+def _export(image, labels, approved, params, target, source, overwrite):
+    out = _anonymize(image, labels, approved, params)
+    if out.dtype != np.uint8 and not (out.dtype == np.uint16 and target.suffix != ".jpg"):
+        raise ExportError(f"{target}: cannot write {out.dtype} pixels; convert to 8 bit first")
+    return save_image(out, target, inputs=[source], overwrite=overwrite)
+
+
+def _group(title: str, *widgets) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(6, 6, 6, 6)
+    for w in widgets:
+        layout.addWidget(w)
+    return box
+
+
+def _row(*widgets) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        layout.addWidget(w)
+    return row

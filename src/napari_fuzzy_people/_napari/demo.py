@@ -3,7 +3,8 @@
     python -m napari_fuzzy_people._napari.demo [--screenshot PATH] [--apply]
 
 With ``--screenshot`` the window is drawn, saved to PATH and closed (used for
-the docs' pictures); ``--apply`` first runs the panel's Apply.
+the docs' pictures); ``--apply`` first approves the sample's person and runs
+the panel's Apply.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def main(argv=None) -> int:
     viewer = napari.Viewer(title="Fuzzy People")
     viewer.open_sample(PLUGIN, "astronaut")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    # The sample comes with a hand-drawn person: start reviewing it at once.
+    widget.adopt(viewer.layers["astronaut people"])
+    widget.select_label(1)
     if args.screenshot:
         if args.apply:
+            widget.approve_selected()
             widget.apply()
             _wait_for(widget)
         viewer.screenshot(args.screenshot, canvas_only=False)
@@ -57,7 +62,7 @@ def _wait_for(widget, timeout_ms: int = 60_000) -> None:
 
     timer = QElapsedTimer()
     timer.start()
-    while not widget.apply_button.enabled and timer.elapsed() < timeout_ms:
+    while widget._worker is not None and timer.elapsed() < timeout_ms:
         QApplication.processEvents()
 
 

@@ -3,11 +3,20 @@
 from .defaults import PanelDefaults, default_params, method_params
 from .masks import dilate_disk, grow, people_boxes, select, size_relative
 from .methods import METHODS, SOURCES, anonymize, blur, fill, pixelate, scramble
+from .people import OverlapResolver, Progress, Proposals, ProposedPerson
+from .review import Person, ReviewModel, Status
 
 __all__ = [
     "METHODS",
     "SOURCES",
+    "OverlapResolver",
     "PanelDefaults",
+    "Person",
+    "Progress",
+    "Proposals",
+    "ProposedPerson",
+    "ReviewModel",
+    "Status",
     "anonymize",
     "blur",
     "default_params",

@@ -1,4 +1,4 @@
-"""Tiny real models and ground-truth doubles for the models tests."""
+"""Tiny real models, the coco-people photos, and ground-truth test doubles."""
 
 import json
 from functools import partial
@@ -16,7 +16,7 @@ from segment_anything.modeling import (
     TwoWayTransformer,
 )
 
-COCO_PEOPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco-people"
+COCO_PEOPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-people"
 
 
 def build_tiny_sam(seed=0) -> Sam:
@@ -55,11 +55,6 @@ def build_tiny_sam(seed=0) -> Sam:
         pixel_std=[58.395, 57.12, 57.375],
     )
     return sam.eval()
-
-
-@pytest.fixture
-def tiny_sam():
-    return build_tiny_sam()
 
 
 def coco_people() -> list[dict]:

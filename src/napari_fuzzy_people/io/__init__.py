@@ -1,0 +1,5 @@
+"""Reading and writing images safely (no napari, no Qt, no torch)."""
+
+from .export import ExportError, export_path, save_image
+
+__all__ = ["ExportError", "export_path", "save_image"]

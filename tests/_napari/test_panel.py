@@ -1,0 +1,208 @@
+"""The panel's workflow in a real viewer: find, adopt, prompts, review, preview, apply, export."""
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from doubles import (
+    GroundTruthDetectorDouble,
+    GroundTruthSegmenterDouble,
+    build_tiny_sam,
+    coco_people,
+    load_coco_photo,
+)
+from napari_fuzzy_people.core import grow
+from napari_fuzzy_people.core.review import Status
+from napari_fuzzy_people.models.segmenter import SamSegmenter
+
+PLUGIN = "napari-fuzzy-people"
+
+
+@pytest.fixture
+def panel(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    return viewer, widget
+
+
+def wait_idle(qtbot, widget, timeout=60_000):
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout)
+
+
+def open_coco(viewer, index=0):
+    entry = [e for e in coco_people() if len(e["people"]) >= 3][index]
+    image, truth = load_coco_photo(entry)
+    viewer.add_image(image, name="photo", rgb=True)
+    return entry, image, truth
+
+
+def test_find_review_edit_apply_export(panel, qtbot, tmp_path):
+    viewer, widget = panel
+    entry, image, truth = open_coco(viewer)
+    people = entry["people"]
+    widget.use_models(GroundTruthDetectorDouble(people), GroundTruthSegmenterDouble(truth, people))
+    widget.find_people()
+    wait_idle(qtbot, widget)
+    layer = viewer.layers["photo people"]
+    assert widget.people_layer.name == layer.name  # the panel sees layers through a proxy
+    n = len(people)
+    assert widget.table.rowCount() == n == len(widget.review.people)
+    # Labels are numbered by detector score: the doubles rank people in file order.
+    for k, p in enumerate(people, start=1):
+        np.testing.assert_array_equal(layer.data == k, truth == p["label"])
+
+    widget.select_label(1)
+    widget.approve_selected()  # approves 1, moves on to 2
+    assert widget.selected_labels() == [2]
+    widget.reject_selected()  # 2 is not a person, says the reviewer
+    widget.select_label(3)
+    widget.approve_selected()
+    status = {k: p.status for k, p in widget.review.people.items()}
+    assert status[1] == status[3] == Status.APPROVED and status[2] == Status.REJECTED
+
+    # Painting on an approved person sends them back for review.
+    y, x = np.argwhere(layer.data == 0)[0]
+    layer.paint((y, x), 3)
+    qtbot.waitUntil(lambda: widget.review.people[3].status == Status.EDITED, timeout=5000)
+    assert widget.review.approved_labels() == [1]
+    widget.select_label(3)
+    widget.approve_selected()
+
+    # Export refuses while people are unreviewed, then writes only approved changes.
+    unreviewed = widget.review.unreviewed_labels()
+    if unreviewed:
+        assert widget.export(tmp_path) is None
+        assert "not reviewed" in widget.status.value and not list(tmp_path.iterdir())
+        for label in unreviewed:
+            widget.review.reject(label)
+    widget.preview.value = True
+    qtbot.waitUntil(lambda: "photo (preview)" in viewer.layers, timeout=30_000)
+    widget.apply()
+    wait_idle(qtbot, widget)
+    widget.export(tmp_path)
+    wait_idle(qtbot, widget)
+    written = tmp_path / "photo_fuzzy.png"
+    assert written.is_file(), widget.status.value
+    out = np.asarray(Image.open(written))
+    np.testing.assert_array_equal(viewer.layers["photo"].data, image)  # original untouched
+    labels = np.asarray(layer.data)
+    params = widget.parameters(labels)
+    approved = np.isin(labels, [1, 3])
+    region = grow(np.where(approved, labels, 0), params["margin"]) > 0
+    np.testing.assert_array_equal(out[~region], image[~region])
+    assert np.any(out != image, axis=-1)[approved].mean() > 0.5
+    fuzzy = viewer.layers["photo (fuzzy)"].data
+    np.testing.assert_array_equal(fuzzy[~region], image[~region])
+
+
+def test_adopt_masks_made_elsewhere(panel):
+    viewer, widget = panel
+    viewer.add_image(np.zeros((40, 50, 3), np.uint8), name="photo", rgb=True)
+    masks = np.zeros((40, 50), np.uint16)
+    masks[5:20, 5:15] = 4
+    masks[22:35, 30:45] = 9
+    labels_layer = viewer.add_labels(masks, name="from another tool")
+    widget.labels_choice.value = labels_layer
+    widget.adopt(labels_layer)
+    assert widget.people_layer.name == "from another tool"
+    assert {k: (p.status, p.origin) for k, p in widget.review.people.items()} == {
+        4: (Status.PROPOSED, "imported"),
+        9: (Status.PROPOSED, "imported"),
+    }
+    assert widget.table.rowCount() == 2
+    widget.review.approve(4)
+    widget.undo()
+    assert widget.review.people[4].status == Status.PROPOSED
+
+
+def test_add_a_person_by_points_reuses_the_embedding(panel, qtbot):
+    viewer, widget = panel
+    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    viewer.add_image(image, name="photo", rgb=True)
+    sam = build_tiny_sam()
+    calls = []
+    sam.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    segmenter = SamSegmenter(sam, device="cpu")
+    widget.use_models(None, segmenter)
+    widget.start_prompts()
+    prompts = viewer.layers["person prompts"]
+    prompts.add([[60, 80]])
+    widget.negative.value = True
+    prompts.add([[5, 5]])
+    assert list(prompts.features["person"]) == [True, False]
+    widget.segment_prompt()
+    wait_idle(qtbot, widget)
+    layer = widget.people_layer
+    label = max(widget.review.people)
+    person = widget.review.people[label]
+    assert person.origin == "prompt" and person.status == Status.PROPOSED
+    expected, _ = segmenter.segment_points(image, [[80, 60], [5, 5]], [1, 0])
+    np.testing.assert_array_equal(layer.data == label, expected)
+    assert len(prompts.data) == 0
+    prompts.add([[30, 30]])
+    widget.segment_prompt()
+    wait_idle(qtbot, widget)
+    assert len(calls) == 1  # the second prompt reused the image embedding
+
+
+class SlowSegmenterDouble(GroundTruthSegmenterDouble):
+    """Segments in small sleeps, so the test can watch the event loop meanwhile."""
+
+    def iter_boxes(self, image, boxes):
+        for i, box in enumerate(np.asarray(boxes)):
+            for _ in range(10):
+                time.sleep(0.05)
+            masks, scores = self.segment_boxes(image, box[None])
+            yield i, masks, scores
+
+
+def test_finding_people_never_blocks_napari_and_cancel_stops_it(panel, qtbot):
+    from qtpy.QtCore import QTimer
+
+    viewer, widget = panel
+    entry, _, truth = open_coco(viewer)
+    people = entry["people"]
+    widget.use_models(GroundTruthDetectorDouble(people), SlowSegmenterDouble(truth, people))
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(20)
+    widget.find_people()
+    qtbot.waitUntil(lambda: "masks (1/" in widget.status.value, timeout=10_000)
+    widget.cancel()
+    wait_idle(qtbot, widget, timeout=10_000)
+    timer.stop()
+    assert "Cancelled" in widget.status.value
+    assert "photo people" not in viewer.layers and not widget.review.people
+    gaps = np.diff(ticks)
+    assert len(ticks) > 10 and gaps.max() < 0.25, f"GUI stalled {gaps.max():.2f} s"
+
+
+def test_nothing_to_do_says_so(panel):
+    viewer, widget = panel
+    widget.find_people()
+    assert "Open a photo first" in widget.status.value
+    viewer.add_image(np.zeros((3, 20, 20), np.uint8), name="stack")
+    widget.find_people()
+    assert "'stack' has shape (3, 20, 20)" in widget.status.value
+    widget.apply()
+    assert "Find people" in widget.status.value
+
+
+def test_review_shortcuts_on_the_people_layer(panel):
+    viewer, widget = panel
+    viewer.add_image(np.zeros((40, 50, 3), np.uint8), name="photo", rgb=True)
+    masks = np.zeros((40, 50), np.uint16)
+    masks[5:20, 5:15] = 1
+    masks[22:35, 30:45] = 2
+    layer = viewer.add_labels(masks, name="people")
+    widget.adopt(layer)
+    widget.select_label(1)
+    keys = {str(k): action for k, action in layer.keymap.items()}
+    keys["A"](layer)
+    assert widget.review.people[1].status == Status.APPROVED
+    assert layer.selected_label == 2  # moved on to the next person
+    keys["R"](layer)
+    assert widget.review.people[2].status == Status.REJECTED
