@@ -2,8 +2,9 @@
 
 - before_after.png: the sample photo, its person mask, the panel's default result
 - methods.png: each method at several strengths on the sample's head
-- panel.png: a real napari window with the panel after Apply (needs a display,
-  so it runs the demo under xvfb-run when none is set)
+- step1_review.png ... step4_applied.png: a real napari window with the panel
+  at each step of the workflow (needs a display, so it runs the demo under
+  xvfb-run when none is set)
 
 Seeds are fixed so the pictures only change when the code does.
 """
@@ -113,14 +114,13 @@ def methods(image, labels):
     grid(rows).save(OUT / "methods.png", optimize=True)
 
 
-def panel_screenshot():
-    cmd = [sys.executable, "-m", "napari_fuzzy_people._napari.demo", "--apply"]
-    cmd += ["--screenshot", str(OUT / "panel.png")]
+def panel_screenshots():
+    cmd = [sys.executable, "-m", "napari_fuzzy_people._napari.demo", "--screenshots", str(OUT)]
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         if not shutil.which("xvfb-run"):
-            print("skipping panel.png: no display and no xvfb-run", file=sys.stderr)
+            print("skipping the panel pictures: no display and no xvfb-run", file=sys.stderr)
             return
-        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", *cmd]
+        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1500x1100x24", *cmd]
     subprocess.run(cmd, check=True)
 
 
@@ -129,7 +129,7 @@ def main():
     image, labels = astronaut_people()
     before_after(image, labels)
     methods(image, labels)
-    panel_screenshot()
+    panel_screenshots()
     print(f"wrote {sorted(p.name for p in OUT.glob('*.png'))} to {OUT}")
 
 

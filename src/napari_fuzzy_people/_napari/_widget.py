@@ -34,6 +34,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -137,6 +138,9 @@ class FuzzyPeopleWidget(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.setMinimumHeight(160)
         self.approve_button = QPushButton("Approve (A)")
         self.reject_button = QPushButton("Reject (R)")
@@ -337,6 +341,16 @@ class FuzzyPeopleWidget(QWidget):
     def _on_review_event(self, event: str, labels: tuple) -> None:
         self._fill_table()
         self._update_buttons()
+        edited = [
+            k
+            for k in labels
+            if k in self.review.people and self.review.people[k].status == Status.EDITED
+        ]
+        if event == "synced" and edited:
+            self._say(
+                f"Edited after approval: {', '.join(map(str, edited))}. Check and approve "
+                "again; until then they are not anonymized."
+            )
         if event != "synced" or labels:
             self._refresh_preview()
 
@@ -723,6 +737,7 @@ class FuzzyPeopleWidget(QWidget):
 
     def _show_result(self, source: Image, out: np.ndarray, suffix: str) -> None:
         name = f"{source.name}{suffix}"
+        active = self.viewer.layers.selection.active
         if name in self.viewer.layers:
             self.viewer.layers[name].data = out
         else:
@@ -734,6 +749,9 @@ class FuzzyPeopleWidget(QWidget):
                 translate=source.translate,
                 contrast_limits=None if source.rgb else source.contrast_limits,
             )
+            if suffix == " (preview)" and active is not None:
+                # Keep the reviewer's tools (and A/R/N) on the layer they were using.
+                self.viewer.layers.selection.active = active
         if suffix == " (fuzzy)":
             self._say(
                 f"Anonymized {_people(len(self.review.approved_labels()))} into layer {name!r}."
