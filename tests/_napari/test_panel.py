@@ -206,3 +206,57 @@ def test_review_shortcuts_on_the_people_layer(panel):
     assert layer.selected_label == 2  # moved on to the next person
     keys["R"](layer)
     assert widget.review.people[2].status == Status.REJECTED
+
+
+def test_add_a_person_with_a_box(panel, qtbot):
+    viewer, widget = panel
+    image = np.random.default_rng(3).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    viewer.add_image(image, name="photo", rgb=True)
+    segmenter = SamSegmenter(build_tiny_sam(), device="cpu")
+    widget.use_models(None, segmenter)
+    widget.start_box()
+    viewer.layers["person box"].add_rectangles(np.array([[20, 30], [100, 90]]))
+    widget.segment_prompt()
+    wait_idle(qtbot, widget)
+    label = max(widget.review.people)
+    expected, _ = segmenter.segment_points(image, [], [], box=[30, 20, 90, 100])
+    np.testing.assert_array_equal(widget.people_layer.data == label, expected)
+    assert len(viewer.layers["person box"].data) == 0  # used up
+
+
+def test_detector_boxes_can_be_shown(panel, qtbot):
+    viewer, widget = panel
+    entry, _, truth = open_coco(viewer)
+    people = entry["people"]
+    widget.use_models(GroundTruthDetectorDouble(people), GroundTruthSegmenterDouble(truth, people))
+    widget.show_boxes.value = True
+    widget.find_people()
+    wait_idle(qtbot, widget)
+    boxes = viewer.layers["photo boxes"]
+    assert len(boxes.data) == len(people)
+    x0, y0, x1, y1 = people[0]["bbox"]
+    np.testing.assert_allclose(boxes.data[0].min(axis=0), [y0, x0])
+    np.testing.assert_allclose(boxes.data[0].max(axis=0), [y1, x1])
+
+
+def test_offline_without_weights_says_what_to_do(panel, qtbot, monkeypatch, tmp_path):
+    import dataclasses
+    import socket
+
+    from napari_fuzzy_people.models import weights
+
+    with socket.socket() as s:  # a port nobody listens on: like being offline
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path))
+    for name, entry in list(weights.CHECKPOINTS.items()):
+        url = f"http://127.0.0.1:{port}/{entry.filename}"
+        monkeypatch.setitem(weights.CHECKPOINTS, name, dataclasses.replace(entry, url=url))
+    viewer, widget = panel
+    viewer.add_image(np.zeros((60, 80, 3), np.uint8), name="photo", rgb=True)
+    widget.find_people()
+    wait_idle(qtbot, widget, timeout=30_000)
+    message = widget.status.value
+    assert "Could not download" in message and str(tmp_path) in message
+    assert "paint people by hand" in message
+    assert "photo people" not in viewer.layers

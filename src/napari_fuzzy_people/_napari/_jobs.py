@@ -5,10 +5,45 @@ They never touch the viewer; the panel applies what they return.
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import numpy as np
 from napari.utils import progress
 
 from ..core.people import Progress
+
+
+class JobFailed(Exception):
+    """A job's error, re-raised as a plain Exception (the original is ``__cause__``).
+
+    superqt's workers take a ``RuntimeError`` from the work for a deleted
+    worker and only warn, so the panel would never hear of it; torch's own
+    errors (out of memory, say) and missing weights are RuntimeErrors.
+    """
+
+
+def job(func):
+    """Make ``func`` (a function or generator function) safe to run in a worker."""
+    if inspect.isgeneratorfunction(func):
+
+        @functools.wraps(func)
+        def generator(*args, **kwargs):
+            try:
+                return (yield from func(*args, **kwargs))
+            except RuntimeError as err:
+                raise JobFailed(str(err)) from err
+
+        return generator
+
+    @functools.wraps(func)
+    def plain(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except RuntimeError as err:
+            raise JobFailed(str(err)) from err
+
+    return plain
 
 
 def load_models(detector_name, detector_checkpoint, min_score, sam_type, sam_checkpoint):
@@ -34,6 +69,7 @@ def load_models(detector_name, detector_checkpoint, min_score, sam_type, sam_che
     return detector, segmenter
 
 
+@job
 def find_people_job(image, get_models):
     """Load (or reuse) the models, then propose people; returns (models, proposals)."""
     from ..models import propose_people
@@ -45,8 +81,9 @@ def find_people_job(image, get_models):
     return models, proposals
 
 
-def segment_prompt_job(image, get_models, points_xy, positive):
-    """One mask from point prompts; returns (mask, score)."""
+@job
+def segment_prompt_job(image, get_models, points_xy, positive, box=None):
+    """One mask from point prompts and/or a box; returns (mask, score)."""
     yield Progress("load models", 0, 1)
     _, segmenter = get_models()
     yield Progress("load models", 1, 1)
@@ -55,6 +92,6 @@ def segment_prompt_job(image, get_models, points_xy, positive):
         segmenter.set_image(image)
         yield Progress("embed", 1, 1)
     mask, score = segmenter.segment_points(
-        image, np.asarray(points_xy, float), np.asarray(positive, int)
+        image, np.asarray(points_xy, float), np.asarray(positive, int), box=box
     )
     return np.asarray(mask, bool), float(score)

@@ -50,7 +50,7 @@ from ..core.defaults import STRENGTH_PARAM
 from ..core.people import Progress
 from ..core.review import ReviewModel, Status
 from ..io import ExportError, export_path, save_image
-from ._jobs import find_people_job, load_models, segment_prompt_job
+from ._jobs import JobFailed, find_people_job, job, load_models, segment_prompt_job
 
 _STRENGTH_LABEL = {"radius": "Radius (px)", "block": "Block (px)", "sigma": "Sigma (px)"}
 _STAGES = {
@@ -127,6 +127,7 @@ class FuzzyPeopleWidget(QWidget):
         self.sam_file = FileEdit(label="SAM file", filter="*.pth", value="")
         self.detector_file = FileEdit(label="Detector file", filter="*.pth", value="")
         self.min_score = FloatSpinBox(label="Min. score", min=0.05, max=1.0, step=0.05, value=0.5)
+        self.show_boxes = CheckBox(text="Show detector boxes", value=False)
         self.find_button = PushButton(text="Find people")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = QProgressBar()
@@ -151,6 +152,7 @@ class FuzzyPeopleWidget(QWidget):
         self.summary = _wrap(Label(value=""), lines=1)
         # -- prompts -----------------------------------------------------
         self.prompt_button = PushButton(text="Add points")
+        self.box_button = PushButton(text="Draw a box")
         self.negative = CheckBox(text="Points mark 'not a person'", value=False)
         self.segment_button = PushButton(text="Segment new person")
         self.refine_button = PushButton(text="Refine selected person")
@@ -186,6 +188,7 @@ class FuzzyPeopleWidget(QWidget):
                         self.detector_name,
                         self.sam_type,
                         self.min_score,
+                        self.show_boxes,
                         self.detector_file,
                         self.sam_file,
                     ]
@@ -202,7 +205,8 @@ class FuzzyPeopleWidget(QWidget):
                 _row(self.approve_button, self.reject_button, self.next_button),
                 _row(self.approve_all_button, self.delete_button, self.undo_button),
                 self.summary.native,
-                _row(self.prompt_button.native, self.negative.native),
+                _row(self.prompt_button.native, self.box_button.native),
+                self.negative.native,
                 _row(self.segment_button.native, self.refine_button.native),
             )
         )
@@ -234,6 +238,7 @@ class FuzzyPeopleWidget(QWidget):
         self.delete_button.clicked.connect(lambda: self.delete_selected())
         self.undo_button.clicked.connect(lambda: self.undo())
         self.prompt_button.changed.connect(self.start_prompts)
+        self.box_button.changed.connect(self.start_box)
         self.negative.changed.connect(self._on_negative)
         self.segment_button.changed.connect(lambda: self.segment_prompt(refine=False))
         self.refine_button.changed.connect(lambda: self.segment_prompt(refine=True))
@@ -406,6 +411,7 @@ class FuzzyPeopleWidget(QWidget):
             self.review.add_proposals(proposals)
         finally:
             self._syncing = False
+        self._show_boxes(image_layer, [p.box for p in proposals.people])
         n = len(proposals.people)
         self._say(
             f"Found {_people(n)}. Check each mask, fix it with the Labels tools, then "
@@ -416,9 +422,31 @@ class FuzzyPeopleWidget(QWidget):
         if n:
             self.select_label(proposals.people[0].label)
 
+    def _show_boxes(self, image_layer: Image, boxes) -> None:
+        name = f"{image_layer.name} boxes"
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        if not self.show_boxes.value or not boxes:
+            return
+        rects = [np.array([[y0, x0], [y1, x1]]) for x0, y0, x1, y1 in boxes]
+        self.viewer.add_shapes(
+            rects,
+            shape_type="rectangle",
+            name=name,
+            edge_color="yellow",
+            face_color="transparent",
+            edge_width=2,
+            scale=image_layer.scale,
+            translate=image_layer.translate,
+        )
+        if self.people_layer is not None:
+            self.viewer.layers.selection.active = self.people_layer
+
     def _on_error(self, err: Exception) -> None:
         from ..models import WeightsUnavailableError
 
+        if isinstance(err, JobFailed) and err.__cause__ is not None:
+            err = err.__cause__
         if isinstance(err, WeightsUnavailableError):
             self._say(
                 f"{err} Until then you can paint people by hand in a Labels layer "
@@ -578,34 +606,62 @@ class FuzzyPeopleWidget(QWidget):
             "the person), then press Segment new person."
         )
 
+    def start_box(self) -> None:
+        """Open a Shapes layer to draw one box around a missed person."""
+        name = "person box"
+        if name not in self.viewer.layers:
+            self.viewer.add_shapes(
+                name=name, edge_color="cyan", face_color="transparent", edge_width=2
+            )
+        layer = self.viewer.layers[name]
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_rectangle"
+        self._say("Drag a box around the missed person, then press Segment new person.")
+
+    def _prompt_box(self, image_layer: Image):
+        """The last box drawn, as x0, y0, x1, y1 in image pixels, or None."""
+        if "person box" not in self.viewer.layers:
+            return None
+        shapes = self.viewer.layers["person box"].data
+        if not shapes:
+            return None
+        corners = np.array([image_layer.world_to_data(v) for v in shapes[-1]])[:, -2:]
+        (y0, x0), (y1, x1) = corners.min(axis=0), corners.max(axis=0)
+        return np.array([x0, y0, x1, y1], float)
+
     def _on_negative(self, value: bool) -> None:
         if "person prompts" in self.viewer.layers:
             self.viewer.layers["person prompts"].feature_defaults["person"] = not value
 
     def segment_prompt(self, refine: bool = False) -> None:
-        """Segment Anything from the prompt points: a new person, or the selected one redone."""
+        """Segment Anything from prompt points and/or a box: a new person, or the selected
+        one redone."""
         image_layer = self.image_layer.value
-        if image_layer is None or "person prompts" not in self.viewer.layers:
-            self._say("Add points first (Add points).", error=True)
+        if image_layer is None:
+            self._say("Open a photo first.", error=True)
             return
-        if self.people_layer is None:
-            self._set_people_layer(
-                self._people_layer_for(
-                    image_layer, np.zeros(image_layer.data.shape[:2], np.uint16)
-                )
-            )
-        prompts = self.viewer.layers["person prompts"]
-        if len(prompts.data) == 0:
-            self._say("Add points first (Add points).", error=True)
+        box = self._prompt_box(image_layer)
+        has_points = (
+            "person prompts" in self.viewer.layers
+            and len(self.viewer.layers["person prompts"].data) > 0
+        )
+        if box is None and not has_points:
+            self._say("Add points or draw a box first.", error=True)
             return
         target = self._targets()[:1] if refine else []
         if refine and not target:
             self._say("Select the person to refine in the list.", error=True)
             return
+        if self.people_layer is None:
+            empty = np.zeros(image_layer.data.shape[:2], np.uint16)
+            self._set_people_layer(self._people_layer_for(image_layer, empty))
         image = check_image_layer(image_layer)
-        rows_cols = np.array([image_layer.world_to_data(p) for p in prompts.data])[:, -2:]
-        points_xy = rows_cols[:, ::-1]
-        positive = np.asarray(prompts.features["person"], bool).astype(int)
+        points_xy, positive = np.empty((0, 2)), np.empty(0, int)
+        if has_points:
+            prompts = self.viewer.layers["person prompts"]
+            rows_cols = np.array([image_layer.world_to_data(p) for p in prompts.data])[:, -2:]
+            points_xy = rows_cols[:, ::-1]
+            positive = np.asarray(prompts.features["person"], bool).astype(int)
         self._busy(True)
         self.progress.setRange(0, 0)
         self._worker = create_worker(
@@ -614,6 +670,7 @@ class FuzzyPeopleWidget(QWidget):
             self._models_for_job(),
             points_xy,
             positive,
+            box,
             _connect={
                 "yielded": self._on_progress,
                 "returned": lambda r: self._on_prompt_mask(r, target[0] if target else None),
@@ -641,7 +698,11 @@ class FuzzyPeopleWidget(QWidget):
             self.review.sync(np.asarray(layer.data))
         finally:
             self._syncing = False
-        self.viewer.layers["person prompts"].data = np.empty((0, 2))
+        if "person prompts" in self.viewer.layers:
+            self.viewer.layers["person prompts"].data = np.empty((0, 2))
+        if "person box" in self.viewer.layers:
+            self.viewer.layers["person box"].data = []
+        self.viewer.layers.selection.active = self.people_layer
         self.select_label(label)
         self._say(f"Person {label} segmented (mask score {score:.2f}). Review it, then approve.")
 
@@ -841,12 +902,14 @@ class FuzzyPeopleWidget(QWidget):
             show_info(message)
 
 
+@job
 def _anonymize(image, labels, approved, params):
     if not approved:
         return image.copy()
     return anonymize(image, labels, labels=approved, **params)
 
 
+@job
 def _export(image, labels, approved, params, target, source, overwrite):
     out = _anonymize(image, labels, approved, params)
     if out.dtype != np.uint8 and not (out.dtype == np.uint16 and target.suffix != ".jpg"):
