@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# System packages the headless GUI tests need on Debian/Ubuntu: Xvfb and the
-# X11/GL libraries that Qt 6's xcb platform plugin loads. Installs only what
-# is missing; without root it prints the command instead.
+# System packages the tests need on Debian/Ubuntu: Xvfb and the X11/GL
+# libraries that Qt 6's xcb platform plugin loads, and exiftool, the
+# independent reader that proves exports carry no metadata. Installs only
+# what is missing; without root it prints the command instead.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   libgl1 libegl1 libglx-mesa0 libfontconfig1 libdbus-1-3 libxkbcommon-x11-0
   libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0
   libxcb-xinerama0 libxcb-xkb1 libxcb-shape0
+  libimage-exiftool-perl
 )
 
 missing=()

@@ -260,3 +260,42 @@ def test_offline_without_weights_says_what_to_do(panel, qtbot, monkeypatch, tmp_
     assert "Could not download" in message and str(tmp_path) in message
     assert "paint people by hand" in message
     assert "photo people" not in viewer.layers
+
+
+def test_open_a_record_to_continue_the_review(panel, tmp_path):
+    from napari_fuzzy_people.core import ReviewModel, default_params
+    from napari_fuzzy_people.io.record import export_anonymized
+
+    viewer, widget = panel
+    image = np.random.default_rng(5).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    labels = np.zeros((60, 80), np.uint16)
+    labels[5:30, 5:20] = 1
+    labels[10:50, 40:60] = 2
+    source = tmp_path / "street.png"
+    Image.fromarray(image).save(source)
+    review = ReviewModel()
+    review.adopt(labels)
+    review.approve(1)
+    result = export_anonymized(
+        image,
+        labels,
+        review,
+        default_params(labels),
+        tmp_path,
+        name="street",
+        source=source,
+        allow_unreviewed=True,
+        settings={"method": "pixelate", "strength": 12, "margin": 2, "relative": False},
+    )
+    viewer.open(result.record, plugin=PLUGIN)
+    assert "street" in viewer.layers and "street people" in viewer.layers
+    np.testing.assert_array_equal(viewer.layers["street"].data, image)
+    assert widget.people_layer.name == "street people"
+    assert widget.image_layer.value.name == "street"
+    assert {k: p.status for k, p in widget.review.people.items()} == {
+        1: Status.APPROVED,
+        2: Status.PROPOSED,
+    }
+    assert widget.method.value == "pixelate" and widget.strength.value == 12
+    assert not widget.relative.value
+    assert "Reopened the review" in widget.status.value

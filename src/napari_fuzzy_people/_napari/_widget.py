@@ -49,8 +49,10 @@ from ..core import METHODS, PanelDefaults, anonymize, method_params
 from ..core.defaults import STRENGTH_PARAM
 from ..core.people import Progress
 from ..core.review import ReviewModel, Status
-from ..io import ExportError, export_path, save_image
+from ..io.read import read_photo
+from ..io.record import export_anonymized
 from ._jobs import JobFailed, find_people_job, job, load_models, segment_prompt_job
+from ._reader import REVIEW_KEY
 
 _STRENGTH_LABEL = {"radius": "Radius (px)", "block": "Block (px)", "sigma": "Sigma (px)"}
 _STAGES = {
@@ -260,6 +262,15 @@ class FuzzyPeopleWidget(QWidget):
     def _reset_choices(self, event=None):
         self.image_layer.reset_choices()
         self.labels_choice.reset_choices()
+        layer = getattr(event, "value", None)
+        if isinstance(layer, Labels) and REVIEW_KEY in layer.metadata:
+            # A reopened export: continue its review at once.
+            stem = layer.name.removesuffix(" people")
+            for combo, wanted in ((self.image_layer, stem), (self.labels_choice, layer.name)):
+                match = [c for c in combo.choices if getattr(c, "name", None) == wanted]
+                if match:  # the combos may not list a layer inserted this very moment
+                    combo.value = match[0]
+            self.adopt(layer)
         if self.people_layer is not None and self.people_layer not in self.viewer.layers:
             self._set_people_layer(None)
 
@@ -332,8 +343,48 @@ class FuzzyPeopleWidget(QWidget):
             self._say(f"{layer.name!r} has shape {data.shape}; people masks are 2-D.", error=True)
             return
         self._set_people_layer(layer)
+        saved = layer.metadata.get(REVIEW_KEY)
+        if saved:
+            self._set_review(ReviewModel.from_dict(saved["review"]))
+            self.review.sync(data)
+            self._restore_settings(saved.get("settings", {}))
+            counts = self.review.counts()
+            self._say(
+                f"Reopened the review from {Path(saved['record']).name}: "
+                f"{counts[Status.APPROVED]} approved, {len(self.review.unreviewed_labels())} "
+                "to review."
+            )
+            return
         self.review.adopt(data)
         self._say(f"Using {layer.name!r}: {_people(len(self.review.people))} to review.")
+
+    def _set_review(self, model: ReviewModel) -> None:
+        self.review.unsubscribe(self._on_review_event)
+        self.review = model
+        model.subscribe(self._on_review_event)
+        self._on_review_event("adopted", tuple(model.people))
+
+    def _restore_settings(self, settings: dict) -> None:
+        for key, widget in (
+            ("method", self.method),
+            ("strength", self.strength),
+            ("margin", self.margin),
+            ("relative", self.relative),
+        ):
+            if settings.get(key) is not None:
+                widget.value = settings[key]
+        if settings.get("source"):
+            self.background_only.value = settings["source"] == "background"
+
+    def settings(self) -> dict:
+        """The anonymization settings as shown, for the export record."""
+        return {
+            "method": self.method.value,
+            "strength": self.strength.value,
+            "margin": self.margin.value,
+            "source": "background" if self.background_only.value else "any",
+            "relative": self.relative.value,
+        }
 
     def _schedule_sync(self, event=None):
         if not self._syncing:
@@ -818,11 +869,19 @@ class FuzzyPeopleWidget(QWidget):
                 f"Anonymized {_people(len(self.review.approved_labels()))} into layer {name!r}."
             )
 
-    def export(self, folder, *, allow_unreviewed: bool = False, overwrite: bool = False):
-        """Write the anonymized photo into ``folder`` (in a worker); returns the worker.
+    def export(
+        self,
+        folder,
+        *,
+        allow_unreviewed: bool = False,
+        overwrite: bool = False,
+        force_png: bool = False,
+    ):
+        """Write the anonymized photo, its masks and a record into ``folder``.
 
-        Refuses while people are still only proposed or edited, unless
-        ``allow_unreviewed``: they would leave unanonymized.
+        Runs in a worker (returned). Refuses while people are still only
+        proposed or edited, unless ``allow_unreviewed``: they would leave
+        unanonymized.
         """
         try:
             image_layer, image, labels, approved, params = self._job_inputs()
@@ -837,27 +896,42 @@ class FuzzyPeopleWidget(QWidget):
                 error=True,
             )
             return None
-        source = source_path(image_layer)
-        target = export_path(folder, image_layer.name, source)
         self._busy(True)
         self._worker = create_worker(
             _export,
             image,
             labels,
-            approved,
+            # A snapshot: the reviewer may keep working while the export runs.
+            ReviewModel.from_dict(self.review.to_dict()),
             params,
-            target,
-            source,
-            overwrite,
+            folder,
+            image_layer.name,
+            source_path(image_layer),
+            self.settings(),
+            self._models_used(),
+            dict(allow_unreviewed=allow_unreviewed, overwrite=overwrite, force_png=force_png),
             _connect={
-                "returned": lambda path: self._say(
-                    f"Exported {_people(len(approved))} anonymized to {path}."
+                "returned": lambda result: self._say(
+                    f"Exported {_people(len(approved))} anonymized to {result.image} "
+                    f"(record: {result.record.name})."
                 ),
                 "errored": self._on_error,
                 "finished": lambda: self._busy(False),
             },
         )
         return self._worker
+
+    def _models_used(self) -> list[dict]:
+        models = self._injected_models or next(iter(self._models.values()), None)
+        if models is None:
+            return []
+        used = []
+        for role, model in zip(("detector", "segmenter"), models, strict=True):
+            if model is not None:
+                path = getattr(model, "checkpoint_path", None)
+                name = getattr(model, "name", type(model).__name__)
+                used.append({"role": role, "name": name, "path": path})
+        return used
 
     def _export_clicked(self) -> None:
         unreviewed = self.review.unreviewed_labels()
@@ -910,11 +984,27 @@ def _anonymize(image, labels, approved, params):
 
 
 @job
-def _export(image, labels, approved, params, target, source, overwrite):
-    out = _anonymize(image, labels, approved, params)
-    if out.dtype != np.uint8 and not (out.dtype == np.uint16 and target.suffix != ".jpg"):
-        raise ExportError(f"{target}: cannot write {out.dtype} pixels; convert to 8 bit first")
-    return save_image(out, target, inputs=[source], overwrite=overwrite)
+def _export(image, labels, review, params, folder, name, source, settings, models, options):
+    photo = None
+    if source is not None and source.is_file():
+        photo = read_photo(source)  # the input's JPEG settings, ICC profile and SHA-256
+        if photo.pixels.shape != image.shape:
+            photo = None  # napari read it differently (orientation): keep the layer's pixels
+    return export_anonymized(
+        image,
+        labels,
+        review,
+        params,
+        folder,
+        name=name,
+        source=source,
+        source_sha256=None if photo is None else photo.sha256,
+        settings=settings,
+        models=models,
+        jpeg=None if photo is None else photo.jpeg,
+        icc_profile=None if photo is None else photo.icc_profile,
+        **options,
+    )
 
 
 def _group(title: str, *widgets) -> QGroupBox:

@@ -56,9 +56,14 @@ class SamSegmenter:
     chunk_pixels : int
         Box prompts are decoded in batches whose full-size masks stay under
         this many pixels (bounds memory on large photos).
+    name : str
+        What the export record calls this model.
     """
 
-    def __init__(self, sam: Sam, *, device=None, cache_size: int = 4, chunk_pixels=1 << 26):
+    def __init__(
+        self, sam: Sam, *, device=None, cache_size: int = 4, chunk_pixels=1 << 26, name="sam"
+    ):
+        self.name = name
         self.device = choose_device(device)
         self.sam = sam.eval().to(self.device)
         self.predictor = SamPredictor(self.sam)
@@ -86,7 +91,7 @@ class SamSegmenter:
         sam = sam_model_registry[model_type](checkpoint=None)
         if path is not None:
             sam.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        segmenter = cls(sam, **kwargs)
+        segmenter = cls(sam, name=f"sam_{model_type}", **kwargs)
         segmenter.checkpoint_path = path
         return segmenter
 
