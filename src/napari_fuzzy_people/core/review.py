@@ -107,6 +107,10 @@ class Person:
     area: int = 0
     approved_at: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The person as JSON-able values (the status as its string)."""
+        return _person_to_dict(self)
+
     def __post_init__(self):
         # Coerce numpy scalars and JSON values so that equality and to_dict are exact.
         put = object.__setattr__

@@ -190,21 +190,10 @@ def export_anonymized(
         raise ExportError(f"{masks_path}: more than 65535 labels do not fit a 16-bit PNG")
     save_image(masks.astype(np.uint16), masks_path, overwrite=overwrite)
 
-    people = []
-    for person in review.people.values():
-        people.append(
-            {
-                "label": person.label,
-                "status": person.status.value,
-                "origin": person.origin,
-                "box": None if person.box is None else list(person.box),
-                "score": person.score,
-                "mask_score": person.mask_score,
-                "area": person.area,
-                "approved_at": person.approved_at,
-                "anonymized": person.label in approved,
-            }
-        )
+    people = [
+        {**person.to_dict(), "anonymized": person.label in approved}
+        for person in review.people.values()
+    ]
     record = {
         "format": RECORD_FORMAT,
         "version": RECORD_VERSION,
