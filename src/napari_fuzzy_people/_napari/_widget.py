@@ -557,15 +557,21 @@ class FuzzyPeopleWidget(QWidget):
         self._update_buttons()
 
     def _center_on(self, label: int) -> None:
+        """Centre the view on a person, zoomed so a small one fills about a third."""
         data = np.asarray(self.people_layer.data)
         rows = np.flatnonzero((data == label).any(axis=1))
         if rows.size == 0:
             return
         cols = np.flatnonzero((data[rows[0] : rows[-1] + 1] == label).any(axis=0))
+        height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
         center = ((rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2)
         scene = getattr(self.viewer, "scene", None)  # napari >= 0.9 moved the camera there
         camera = scene.camera if scene is not None else self.viewer.camera
+        self.viewer.reset_view()
+        fit = camera.zoom
+        factor = min(data.shape[0] / (3 * height), data.shape[1] / (3 * width), 8.0)
         camera.center = self.people_layer.data_to_world(center)
+        camera.zoom = fit * max(factor, 1.0)
 
     def _on_table_selection(self) -> None:
         labels = self.selected_labels()
