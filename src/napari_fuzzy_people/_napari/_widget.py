@@ -804,17 +804,8 @@ class FuzzyPeopleWidget(QWidget):
             self._say("Nobody is approved yet: approve people (A) first.", error=True)
             return
         self._busy(True)
-        self._worker = create_worker(
-            _anonymize,
-            image,
-            labels,
-            approved,
-            params,
-            _connect={
-                "returned": lambda out: self._show_result(image_layer, out, " (fuzzy)"),
-                "errored": self._on_error,
-                "finished": lambda: self._busy(False),
-            },
+        self._worker = self._anonymize_worker(
+            image_layer, image, labels, approved, params, " (fuzzy)", lambda: self._busy(False)
         )
 
     def _refresh_preview(self, *args) -> None:
@@ -831,16 +822,22 @@ class FuzzyPeopleWidget(QWidget):
         except ValueError:
             return
         self._preview_pending = False
-        self._preview_worker = create_worker(
+        self._preview_worker = self._anonymize_worker(
+            image_layer, image, labels, approved, params, " (preview)", self._preview_done
+        )
+
+    def _anonymize_worker(self, image_layer, image, labels, approved, params, suffix, done):
+        """Anonymize in a worker; the result goes to the layer ``<image><suffix>``."""
+        return create_worker(
             _anonymize,
             image,
             labels,
             approved,
             params,
             _connect={
-                "returned": lambda out: self._show_result(image_layer, out, " (preview)"),
+                "returned": lambda out: self._show_result(image_layer, out, suffix),
                 "errored": self._on_error,
-                "finished": self._preview_done,
+                "finished": done,
             },
         )
 
