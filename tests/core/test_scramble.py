@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from scipy.stats import chisquare
 
 from napari_fuzzy_people.core import grow, scramble
-from napari_fuzzy_people.core import methods as methods_module
+from napari_fuzzy_people.core.methods import _scramble as methods_module
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
 

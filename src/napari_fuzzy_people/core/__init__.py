@@ -2,13 +2,28 @@
 
 from .defaults import PanelDefaults, default_params, method_params
 from .masks import dilate_disk, grow, people_boxes, select, size_relative
-from .methods import METHODS, SOURCES, anonymize, blur, fill, pixelate, scramble
+from .methods import (
+    METHODS,
+    REGISTRY,
+    SOURCES,
+    Method,
+    anonymize,
+    blur,
+    fill,
+    get_method,
+    pixelate,
+    scramble,
+)
 from .people import OverlapResolver, Progress, Proposals, ProposedPerson
 from .review import Person, ReviewModel, Status
+from .settings import AnonymizeSettings
 
 __all__ = [
     "METHODS",
+    "REGISTRY",
     "SOURCES",
+    "AnonymizeSettings",
+    "Method",
     "OverlapResolver",
     "PanelDefaults",
     "Person",
@@ -22,6 +37,7 @@ __all__ = [
     "default_params",
     "dilate_disk",
     "fill",
+    "get_method",
     "grow",
     "method_params",
     "people_boxes",

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .masks import people_boxes, size_relative
+from .methods import REGISTRY, get_method
 
 __all__ = ["STRENGTH_PARAM", "PanelDefaults", "default_params", "method_params"]
 
 #: The keyword that carries each method's strength.
-STRENGTH_PARAM = {"scramble": "radius", "pixelate": "block", "blur": "sigma", "fill": None}
+STRENGTH_PARAM = {name: m.strength for name, m in REGISTRY.items()}
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,11 @@ def method_params(
     >>> method_params(lab, method="pixelate", strength=8, margin=2, relative=False)
     {'method': 'pixelate', 'block': 8, 'margin': 2}
     """
-    if method not in STRENGTH_PARAM:
-        raise ValueError(f"unknown method {method!r}; choose one of {tuple(STRENGTH_PARAM)}")
+    m = get_method(method)
     params: dict = {"method": method}
-    if method == "scramble":
+    if m.takes_source:
         params["source"] = source
-    key = STRENGTH_PARAM[method]
-    integer = method != "blur"
+    key, integer = m.strength, m.integer
     if relative:
         if key is not None:
             strength_floor = int(np.ceil(strength)) if integer else strength

@@ -13,7 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["dilate_disk", "grow", "people_boxes", "select", "size_relative"]
+__all__ = ["MAX_LABEL", "dilate_disk", "grow", "people_boxes", "select", "size_relative"]
+
+#: The largest person label: label images are saved as 16-bit PNG, and the
+#: per-label tables used here have one entry per label value.
+MAX_LABEL = 65535
 
 
 def _check_mask(mask, shape=None) -> np.ndarray:
@@ -24,6 +28,11 @@ def _check_mask(mask, shape=None) -> np.ndarray:
         raise ValueError(f"mask shape {mask.shape} differs from the image's {tuple(shape)}")
     if mask.dtype != bool and not np.issubdtype(mask.dtype, np.integer):
         raise ValueError(f"mask must be boolean or an integer label image, got dtype {mask.dtype}")
+    if mask.dtype.itemsize > 2 and mask.size and mask.max() > MAX_LABEL:
+        # Refused, not allocated: a label of 2e9 would cost gigabytes of tables.
+        raise ValueError(
+            f"label image holds label {int(mask.max())}; people labels are 1..{MAX_LABEL}"
+        )
     return mask
 
 
