@@ -6,12 +6,10 @@ input's format (see :mod:`napari_fuzzy_people.io.export`).
 
 from __future__ import annotations
 
-import codecs
 import hashlib
+import inspect
 import io
 import os
-import stat
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,27 +27,30 @@ from PIL import (
     TiffImagePlugin,
 )
 
+from .errors import ImageReadError
+from .icc import ProfileError, clean_profile
+from .source import (
+    ENV_MAX_BYTES,
+    MAX_BYTES,
+    SUPPORTED_FORMATS,
+    _check_size,
+    _decoding,
+    _limit,
+    _read_bytes,
+    _refuse_truncated,
+    _sniff,
+    sniff_format,
+)
+
 __all__ = [
-    "ENV_MAX_PIXELS",
-    "MAX_PIXELS",
+    "ENV_MAX_BYTES",
+    "MAX_BYTES",
     "SUPPORTED_FORMATS",
     "ImageReadError",
     "Photo",
     "read_photo",
+    "sniff_format",
 ]
-
-#: Default decompression-bomb limit, in pixels: Pillow's own default (1 GiB of RGBA / 3).
-MAX_PIXELS: int = 89_478_485
-#: Environment variable that overrides :data:`MAX_PIXELS`.
-ENV_MAX_PIXELS = "NAPARI_FUZZY_PEOPLE_MAX_PIXELS"
-#: The formats we read, as Pillow names them.
-SUPPORTED_FORMATS = ("JPEG", "PNG", "TIFF")
-
-_SUPPORTED = "JPEG, PNG or TIFF"
-
-
-class ImageReadError(ValueError):
-    """A file we cannot read as a photo. The message always starts with the file path."""
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing arrays with == is ambiguous
@@ -90,7 +91,7 @@ class Photo:
     orientation: int
 
 
-def read_photo(path, *, max_pixels: int | None = None) -> Photo:
+def read_photo(path, *, max_bytes: int | None = None) -> Photo:
     """Read a JPEG, PNG or TIFF photo, upright, without touching the file.
 
     Conversions: ``1`` -> L (0/255); ``P`` -> RGB, or RGBA when the palette has
@@ -105,10 +106,13 @@ def read_photo(path, *, max_pixels: int | None = None) -> Photo:
     ----------
     path : path-like
         The file. Its content, not its suffix, decides the format.
-    max_pixels : int, optional
-        Refuse images with more pixels than this (a guard against
-        decompression bombs). Default: the environment variable
-        ``NAPARI_FUZZY_PEOPLE_MAX_PIXELS``, else :data:`MAX_PIXELS`.
+    max_bytes : int, optional
+        Refuse images that decode to more bytes than this (a guard against
+        decompression bombs), judged from the header before decoding: width x
+        height x channels x bytes per sample of the widest array decoding
+        makes (a palette image counts as RGB(A), CMYK as 4 channels).
+        Default: the environment variable ``NAPARI_FUZZY_PEOPLE_MAX_BYTES``,
+        else :data:`MAX_BYTES`.
 
     Returns
     -------
@@ -118,11 +122,11 @@ def read_photo(path, *, max_pixels: int | None = None) -> Photo:
     ------
     ImageReadError
         Missing, unreadable, empty, damaged or truncated file; not an image;
-        not JPEG/PNG/TIFF; several frames; over the pixel limit; an
+        not JPEG/PNG/TIFF; several frames; over the byte limit; an
         unsupported pixel type (32-bit or float, say); a 16-bit colour TIFF
         whose compression (LZW, say) needs the optional ``imagecodecs``.
     ValueError
-        ``max_pixels`` is not a positive integer.
+        ``max_bytes`` is not a positive integer.
 
     Examples
     --------
@@ -130,10 +134,8 @@ def read_photo(path, *, max_pixels: int | None = None) -> Photo:
     >>> photo.pixels.shape, photo.format, photo.orientation  # doctest: +SKIP
     ((3024, 4032, 3), 'JPEG', 6)
     """
-    if max_pixels is not None:
-        _check_limit(max_pixels)
     shown = os.fspath(path)
-    limit = max_pixels if max_pixels is not None else _env_limit(shown)
+    limit = _limit(max_bytes, shown)
     data = _read_bytes(path, shown)
     fmt = _sniff(data, shown)
     pixels, mode, icc, jpeg, orientation = _decode(data, fmt, shown, limit)
@@ -147,124 +149,6 @@ def read_photo(path, *, max_pixels: int | None = None) -> Photo:
         jpeg=jpeg,
         orientation=orientation,
     )
-
-
-# -- the file -----------------------------------------------------------------
-
-
-def _check_limit(value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"max_pixels must be a positive integer, got {value!r}")
-
-
-def _env_limit(shown: str) -> int:
-    raw = os.environ.get(ENV_MAX_PIXELS, "").strip()
-    if not raw:
-        return MAX_PIXELS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        # A typo must not silently lift (or keep) the guard the user meant to set.
-        raise ImageReadError(
-            f"{shown}: {ENV_MAX_PIXELS}={raw!r} is not a positive whole number of pixels"
-        )
-    return value
-
-
-def _read_bytes(path, shown: str) -> bytes:
-    # O_NONBLOCK so that a FIFO fails the regular-file check instead of hanging.
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise ImageReadError(f"{shown}: file not found") from None
-    except IsADirectoryError:
-        raise ImageReadError(f"{shown}: is a directory, not an image file") from None
-    except PermissionError:
-        if Path(path).is_dir():  # Windows refuses to open folders this way
-            raise ImageReadError(f"{shown}: is a directory, not an image file") from None
-        raise ImageReadError(f"{shown}: permission denied, cannot read the file") from None
-    except OSError as err:
-        raise ImageReadError(f"{shown}: cannot open the file ({err.strerror or err})") from err
-    try:
-        kind = os.fstat(fd).st_mode
-        if stat.S_ISDIR(kind):
-            raise ImageReadError(f"{shown}: is a directory, not an image file")
-        if not stat.S_ISREG(kind):
-            raise ImageReadError(f"{shown}: is not a regular file (a device or pipe?)")
-        f = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    with f:
-        try:
-            data = f.read()
-        except OSError as err:
-            raise ImageReadError(f"{shown}: cannot read the file ({err.strerror or err})") from err
-    if not data:
-        raise ImageReadError(f"{shown}: file is empty (0 bytes)")
-    return data
-
-
-_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),  # BigTIFF
-    (b"MM\x00+", "TIFF"),
-)
-# Recognised only to say what a refused file is.
-_OTHER_MAGIC = (
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"8BPS", "Photoshop (PSD)"),
-    (b"\x00\x00\x01\x00", "ICO"),
-    (b"\xff\x0a", "JPEG XL"),
-    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-    (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"%PDF", "PDF"),
-)
-_BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
-_FTYP = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF"}
-
-
-def _sniff(data: bytes, shown: str) -> str:
-    for magic, fmt in _MAGIC:
-        if data.startswith(magic):
-            return fmt
-    other = None
-    for magic, name in _OTHER_MAGIC:
-        if data.startswith(magic):
-            other = name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        other = "WebP"
-    elif data[4:8] == b"ftyp" and data[8:12] in _FTYP:
-        other = _FTYP[data[8:12]]
-    elif data[:2] == b"BM" and len(data) > 14 and data[14] in _BMP_HEADER_SIZES:
-        other = "BMP"
-    if other is not None:
-        raise ImageReadError(
-            f"{shown}: {other} images are not supported; use {_SUPPORTED} "
-            "(the anonymized copy is written in the input's format)"
-        )
-    if _looks_like_text(data[:1024]):
-        raise ImageReadError(
-            f"{shown}: not an image (it looks like a text file); use {_SUPPORTED}"
-        )
-    raise ImageReadError(f"{shown}: not an image in a format we read; use {_SUPPORTED}")
-
-
-def _looks_like_text(head: bytes) -> bool:
-    # Incremental, so a character split by the cut at 1024 bytes is no error.
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\t\n\r\f" for c in text)
 
 
 # -- decoding -----------------------------------------------------------------
@@ -299,61 +183,126 @@ _PNG16 = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L", "LA;16B": "RGBA"}
 
 
 def _decode(data: bytes, fmt: str, shown: str, limit: int):
-    try:
-        with _open(data, fmt) as im:
-            width, height = im.size
-            if width * height > limit:
-                raise ImageReadError(
-                    f"{shown}: image is {width} x {height} = {width * height:,} pixels, more "
-                    f"than the limit of {limit:,} that guards against decompression bombs; "
-                    "if you trust the file, raise the limit with read_photo(..., "
-                    f"max_pixels=...) or the environment variable {ENV_MAX_PIXELS}"
-                )
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1:
-                raise ImageReadError(
-                    f"{shown}: {fmt} file has {frames} frames (multi-page or animated); "
-                    "only single images are supported"
-                )
-            mode = im.mode
-            if mode not in _MODES:
-                raise ImageReadError(
-                    f"{shown}: {fmt} pixel mode {mode!r} is not supported; photos must be "
-                    "8- or 16-bit gray, RGB(A), palette or CMYK"
-                )
-            jpeg = _jpeg_settings(im) if fmt == "JPEG" else None
-            rawmode = _tile_rawmode(im) if fmt == "PNG" else None
-            if fmt == "TIFF" and mode in ("RGB", "RGBA", "RGBX") and _bits(im) > 8:
-                pixels, orientation = _tiff16(data, im, shown)
-                icc = im.info.get("icc_profile")
-            elif rawmode in _PNG16:
-                pixels, orientation = _png16(data, rawmode)
-                icc = im.info.get("icc_profile")
-            else:
-                pixels, orientation, icc = _pillow(im, width * height)
-    except ImageReadError:
-        raise
-    except MemoryError:
-        raise ImageReadError(f"{shown}: not enough memory to decode this image") from None
-    except Image.DecompressionBombError as err:  # ours is checked first; belt and braces
-        raise ImageReadError(f"{shown}: refused as a possible decompression bomb ({err})") from err
-    except Exception as err:
-        # Pillow reports damage as OSError, SyntaxError, ValueError, struct.error, ...
+    samples = _tiff_samples(data) if fmt == "TIFF" else None
+    with _decoding(shown, fmt), _open_checked(data, fmt, shown, samples) as im:
+        _check_header(im, fmt, shown)
+        rawmode = _tile_rawmode(im) if fmt == "PNG" else None
+        tiff16 = fmt == "TIFF" and im.mode in ("RGB", "RGBA", "RGBX") and _bits(im) > 8
+        _check_size(shown, im.size, *_layout(im, rawmode, tiff16), limit, "read_photo")
+        mode = im.mode
+        jpeg = _jpeg_settings(im) if fmt == "JPEG" else None
+        if tiff16:
+            pixels, orientation = _tiff16(data, im, shown)
+            icc = im.info.get("icc_profile")
+        elif rawmode in _PNG16:
+            pixels, orientation = _png16(data, rawmode)
+            icc = im.info.get("icc_profile")
+        else:
+            pixels, orientation, icc = _pillow(im)
+    pixels, icc = _colour_profile(icc, pixels)
+    return pixels, mode, icc, jpeg, orientation
+
+
+_PHOTOS = "photos must be 8- or 16-bit gray, RGB(A), palette or CMYK"
+
+
+def _check_header(im: ImageFile.ImageFile, fmt: str, shown: str) -> None:
+    if im.mode not in _MODES:
+        raise ImageReadError(f"{shown}: {fmt} pixel mode {im.mode!r} is not supported; {_PHOTOS}")
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
         raise ImageReadError(
-            f"{shown}: damaged or truncated {fmt} file, cannot decode it ({err})"
-        ) from err
-    return pixels, mode, _fitting_icc(icc, pixels), jpeg, orientation
+            f"{shown}: {fmt} file has {frames} frames (multi-page or animated); "
+            "only single images are supported"
+        )
+
+
+def _layout(im: ImageFile.ImageFile, rawmode: str | None, tiff16: bool) -> tuple[int, int]:
+    """Channels and bits per sample of the widest array that decoding ``im`` makes."""
+    channels = max(Image.getmodebands(im.mode), Image.getmodebands(_target(im)))
+    if tiff16:  # tifffile decodes every sample, extra ones too
+        return max(channels, int(im.tag_v2.get(TiffImagePlugin.SAMPLESPERPIXEL, 1))), 16
+    if rawmode in _PNG16 or im.mode.startswith("I;16"):
+        return channels, 16
+    return channels, 8
+
+
+def _target(im: Image.Image) -> str:
+    """The mode ``im`` is converted to (see :data:`_MODES`): RGBA if a colour is transparent."""
+    transparent = "transparency" in im.info or (
+        im.mode == "P" and im.palette is not None and im.palette.mode == "RGBA"
+    )
+    if im.mode in ("L", "RGB", "P") and transparent:
+        return "RGBA"
+    return _MODES[im.mode] or im.mode
 
 
 def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
     return _OPENERS[fmt](io.BytesIO(data))
 
 
-def _pillow(im: ImageFile.ImageFile, count: int):
+def _open_checked(data: bytes, fmt: str, shown: str, samples) -> ImageFile.ImageFile:
+    if samples is not None:
+        _check_tiff_samples(samples, shown)
+    try:
+        return _open(data, fmt)
+    except Exception as err:
+        if samples is None:
+            raise  # damage, or not TIFF: _decoding says so
+        # tifffile parsed what Pillow refuses: a layout Pillow lacks, not damage.
+        _kind, bits, count, photometric = samples
+        raise ImageReadError(
+            f"{shown}: TIFF pixel layout is not supported ({photometric}, {count} "
+            f"sample{'s' if count > 1 else ''} of {bits} bits: {err}); {_PHOTOS}"
+        ) from err
+
+
+# TIFF SampleFormat values, named when we refuse them.
+_SAMPLE_KINDS = {
+    1: "integer",
+    2: "signed integer",
+    3: "float",
+    4: "untyped",
+    5: "complex integer",
+    6: "complex float",
+}
+
+
+def _tiff_samples(data: bytes) -> tuple[int, int, int, str] | None:
+    """SampleFormat, BitsPerSample, SamplesPerPixel and photometric of the first page.
+
+    None when tifffile cannot parse the file: Pillow will then report the damage.
+    """
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            photometric = getattr(page.photometric, "name", str(page.photometric))
+            return (
+                int(page.sampleformat),
+                int(page.bitspersample),
+                int(page.samplesperpixel),
+                photometric,
+            )
+    except Exception:
+        return None
+
+
+def _check_tiff_samples(samples: tuple[int, int, int, str], shown: str) -> None:
+    # Pillow opens some of these (float gray as 'F', int8 as if unsigned) and fails
+    # to open others as "unknown pixel mode"; name the pixel type instead.
+    kind, bits = samples[:2]
+    if kind not in (1, 4) or bits > 16:
+        name = _SAMPLE_KINDS.get(kind, f"sample format {kind}")
+        raise ImageReadError(
+            f"{shown}: TIFF {name} ({bits}-bit) pixels are not supported; {_PHOTOS}"
+        )
+
+
+def _pillow(im: ImageFile.ImageFile):
     if (
         im.format == "TIFF"
         and Image.MAX_IMAGE_PIXELS is not None
-        and count > Image.MAX_IMAGE_PIXELS
+        and im.width * im.height > Image.MAX_IMAGE_PIXELS
     ):
         # TIFF re-checks Pillow's global limit when it allocates; ours already passed,
         # so hand it the memory and let our one limit govern.
@@ -363,22 +312,33 @@ def _pillow(im: ImageFile.ImageFile, count: int):
     orientation = _orientation(im)
     icc = im.info.get("icc_profile")
     ImageOps.exif_transpose(im, in_place=True)
-    target = _MODES[im.mode]
-    transparent = "transparency" in im.info or (
-        im.mode == "P" and im.palette is not None and im.palette.mode == "RGBA"
-    )
-    if im.mode in ("L", "RGB", "P") and transparent:
-        target = "RGBA"
+    target = _target(im)
     if im.mode == "CMYK":
         im, icc = _cmyk_to_rgb(im, icc)
-    elif target is not None:
+    elif target != im.mode:
         im = im.convert(target)
     return _array(im), orientation, icc
 
 
 def _array(im: Image.Image) -> np.ndarray:
-    a = np.asarray(im)
-    return np.require(a, dtype=a.dtype.newbyteorder("="), requirements=["C", "W", "O"])
+    out = None
+    for rows, band in _bands(im):
+        if out is None:
+            out = np.empty((im.height, *band.shape[1:]), band.dtype.newbyteorder("="))
+        out[rows] = band
+    return out if out is not None else np.asarray(im).copy()  # no rows at all
+
+
+def _bands(im: Image.Image) -> Iterator[tuple[slice, np.ndarray]]:
+    """``im``'s pixels as arrays of a few rows each.
+
+    ``np.asarray(im)`` would go through ``im.tobytes()``, which briefly holds two
+    full-size copies; bands keep the peak near the Pillow image plus our array.
+    """
+    step = max(1, 2**20 // max(1, 4 * im.width))  # about 1 MiB: Pillow has <= 4 bytes/pixel
+    for top in range(0, im.height, step):
+        bottom = min(top + step, im.height)
+        yield slice(top, bottom), np.asarray(im.crop((0, top, im.width, bottom)))
 
 
 def _orientation(im: Image.Image) -> int:
@@ -399,28 +359,60 @@ def _tile_rawmode(im: ImageFile.ImageFile) -> str | None:
 
 
 def _png16(data: bytes, rawmode: str):
-    def decode(raw: str | None) -> np.ndarray:
-        with _open(data, "PNG") as im:
-            if raw is not None:
-                tile = im.tile[0]
-                im.tile = [
-                    tile._replace(args=raw) if hasattr(tile, "_replace") else (*tile[:3], raw)
-                ]
-            with _refuse_truncated():
-                im.load()
-            orientation.append(_orientation(im))
-            ImageOps.exif_transpose(im, in_place=True)
-            return np.asarray(im).astype(np.uint16)
-
-    orientation: list[int] = []
+    # The final array is allocated once, upright, and filled in place through a
+    # view in the stored orientation: high bytes, then the low ones ORed in.
     if rawmode == "LA;16B":
-        # Raw RGBA bytes are gray high, gray low, alpha high, alpha low.
-        b = decode("RGBA")
-        gray, alpha = b[..., 0] << 8 | b[..., 1], b[..., 2] << 8 | b[..., 3]
-        pixels = np.stack([gray, gray, gray, alpha], axis=-1)
-    else:
-        pixels = decode(None) << 8 | decode(_PNG16[rawmode])
-    return pixels, orientation[0]
+        return _png16_gray_alpha(data)
+    with _png_decoded(data, None) as im:
+        pixels, stored, orientation = _upright_empty(im, 4 if rawmode == "RGBA;16B" else 3)
+        for rows, band in _bands(im):
+            stored[rows] = band
+    pixels <<= 8
+    with _png_decoded(data, _PNG16[rawmode]) as im:
+        for rows, band in _bands(im):
+            np.bitwise_or(stored[rows], band, out=stored[rows])
+    return pixels, orientation
+
+
+def _png16_gray_alpha(data: bytes):
+    with _png_decoded(data, "RGBA") as im:
+        pixels, stored, orientation = _upright_empty(im, 4)
+        for rows, raw in _bands(im):  # gray high, gray low, alpha high, alpha low
+            out = stored[rows]
+            for channel, high in ((0, 0), (3, 2)):
+                np.left_shift(raw[..., high], 8, out=out[..., channel], dtype=np.uint16)
+                out[..., channel] |= raw[..., high + 1]
+    stored[..., 1] = stored[..., 0]
+    stored[..., 2] = stored[..., 0]
+    return pixels, orientation
+
+
+@contextmanager
+def _png_decoded(data: bytes, rawmode: str | None) -> Iterator[ImageFile.ImageFile]:
+    """The PNG loaded as stored (no orientation applied), with another unpacker if given."""
+    with _open(data, "PNG") as im:
+        if rawmode is not None:
+            tile = im.tile[0]
+            im.tile = [
+                tile._replace(args=rawmode) if hasattr(tile, "_replace") else (*tile[:3], rawmode)
+            ]
+        with _refuse_truncated():
+            im.load()
+        yield im
+
+
+# EXIF orientations 6 and 8 undo each other; each of the others undoes itself.
+_UNDO = {6: 8, 8: 6}
+
+
+def _upright_empty(im: Image.Image, channels: int):
+    """An empty uint16 array for ``im`` upright, and a view of it as ``im`` is stored."""
+    orientation = _orientation(im)
+    width, height = im.size
+    if orientation >= 5:  # the upright picture is turned a quarter
+        width, height = height, width
+    pixels = np.empty((height, width, channels), np.uint16)
+    return pixels, _orient(pixels, _UNDO.get(orientation, orientation)), orientation
 
 
 def _bits(im: TiffImagePlugin.TiffImageFile) -> int:
@@ -432,10 +424,6 @@ def _tiff16(data: bytes, im: TiffImagePlugin.TiffImageFile, shown: str):
     # Pillow keeps only 8 bits of colour TIFF samples; tifffile keeps them all.
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         page = tif.pages.first
-        if any(
-            o + n > len(data) for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)
-        ):
-            raise ImageReadError(f"{shown}: damaged or truncated TIFF file, pixel data is missing")
         extra = tuple(page.extrasamples)
         alpha = extra[:1] == (tifffile.EXTRASAMPLE.UNASSALPHA,)
         if (
@@ -449,20 +437,39 @@ def _tiff16(data: bytes, im: TiffImagePlugin.TiffImageFile, shown: str):
                 f"{page.photometric.name}, {page.dtype}, extra samples {extra}); "
                 "use plain RGB or RGB with unassociated alpha"
             )
-        try:
-            pixels = page.asarray()
-        except Exception as err:
-            if "imagecodecs" in str(err):
-                raise ImageReadError(
-                    f"{shown}: 16-bit colour TIFF compressed with {page.compression.name} "
-                    "needs the optional 'imagecodecs' package to decode"
-                ) from err
-            raise
+        pixels = _tiff_pixels(page, len(data), shown, "16-bit colour TIFF")
     if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE:
         pixels = np.moveaxis(pixels, 0, -1)
-    pixels = pixels[..., : 4 if alpha else 3]
+    if pixels.shape[-1] > (keep := 4 if alpha else 3):
+        pixels = pixels[..., :keep]  # a view: copied below, so the extra samples go
     orientation = _orientation(im)
+    # Copies only when it must: planar, turned, sliced or big-endian data.
     return np.require(_orient(pixels, orientation), np.uint16, ["C", "W", "O"]), orientation
+
+
+def _tiff_pixels(page: tifffile.TiffPage, size: int, shown: str, what: str) -> np.ndarray:
+    """Decode a tifffile page of a file of ``size`` bytes, or say why not."""
+    if any(o + n > size for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)):
+        # Plainer than what tifffile says (a short read, or a codec error).
+        raise ImageReadError(f"{shown}: damaged or truncated TIFF file, pixel data is missing")
+    try:
+        return page.asarray(**_TIFF_READ)
+    except Exception as err:
+        if "imagecodecs" in str(err):
+            raise ImageReadError(
+                f"{shown}: {what} compressed with {page.compression.name} "
+                "needs the optional 'imagecodecs' package to decode"
+            ) from err
+        raise
+
+
+# A small read buffer: tifffile otherwise holds up to 256 MB of compressed data
+# twice (read, then sliced into segments) next to the decoded image.
+_TIFF_READ = (
+    {"buffersize": 2**20}
+    if "buffersize" in inspect.signature(tifffile.TiffPage.asarray).parameters
+    else {}
+)
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -502,39 +509,39 @@ def _cmyk_to_rgb(im: Image.Image, icc: bytes | None):
     return im.convert("RGB"), None
 
 
-def _fitting_icc(icc, pixels: np.ndarray) -> bytes | None:
-    # Export embeds the profile as is, so it must be one and describe these pixels:
-    # a gray profile no longer fits gray expanded to RGBA, nor a CMYK one RGB.
-    if not icc or len(icc) < 132 or icc[36:40] != b"acsp":
-        return None
-    expected = b"GRAY" if pixels.ndim == 2 else b"RGB "
-    return bytes(icc) if icc[16:20] == expected else None
+def _colour_profile(icc, pixels: np.ndarray) -> tuple[np.ndarray, bytes | None]:
+    """The pixels and a profile that keeps their colour and nothing else (see :mod:`.icc`).
 
-
-# -- truncated files ----------------------------------------------------------
-
-_truncation_lock = threading.Lock()
-_truncation_users = 0
-_truncation_saved = False
-
-
-@contextmanager
-def _refuse_truncated() -> Iterator[None]:
-    """Make Pillow fail on truncated data even if another package told it not to.
-
-    ``ImageFile.LOAD_TRUNCATED_IMAGES`` is process-wide; it is forced off while
-    any of our decodes runs and restored after the last one.
+    A matrix/TRC profile (nearly every camera and editor profile) is rebuilt
+    from its colour tags; the pixels stay as they are. Another profile of the
+    pixels' colour space (built on lookup tables) cannot be rebuilt: 8-bit
+    colour is converted to sRGB through it, and 16-bit or gray pixels lose
+    it, since Pillow cannot convert them. A profile that does not describe
+    the pixels (gray expanded to RGBA, say) is dropped, as before.
     """
-    global _truncation_users, _truncation_saved
-    with _truncation_lock:
-        if _truncation_users == 0:
-            _truncation_saved = ImageFile.LOAD_TRUNCATED_IMAGES
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        _truncation_users += 1
+    if not icc or len(icc) < 132 or icc[36:40] != b"acsp":
+        return pixels, None
+    colorspace = "GRAY" if pixels.ndim == 2 else "RGB"
+    if icc[16:20] != colorspace.ljust(4).encode():
+        return pixels, None
     try:
-        yield
-    finally:
-        with _truncation_lock:
-            _truncation_users -= 1
-            if _truncation_users == 0:
-                ImageFile.LOAD_TRUNCATED_IMAGES = _truncation_saved
+        return pixels, clean_profile(bytes(icc), colorspace)
+    except ProfileError:
+        pass
+    if pixels.dtype != np.uint8 or pixels.ndim != 3:
+        return pixels, None
+    try:
+        from PIL import ImageCms  # Pillow may be built without LittleCMS
+
+        srgb = ImageCms.createProfile("sRGB")
+        rgb = ImageCms.profileToProfile(
+            Image.fromarray(np.ascontiguousarray(pixels[..., :3])),
+            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+            srgb,
+            outputMode="RGB",
+        )
+    except Exception:  # no LittleCMS, or it refuses the profile (PyCMSError, OSError)
+        return pixels, None
+    out = pixels.copy()
+    out[..., :3] = np.asarray(rgb)
+    return out, clean_profile(ImageCms.ImageCmsProfile(srgb).tobytes(), "RGB")
