@@ -72,19 +72,27 @@ def test_find_review_edit_apply_export(panel, qtbot, tmp_path):
 
     # Export refuses while people are unreviewed, then writes only approved changes.
     unreviewed = widget.review.unreviewed_labels()
+    out, private = tmp_path / "out", tmp_path / "private"
+    out.mkdir()
     if unreviewed:
-        assert widget.export(tmp_path) is None
-        assert "not reviewed" in widget.status.value and not list(tmp_path.iterdir())
+        assert widget.export(out, review_folder=private) is None
+        assert "not reviewed" in widget.status.value
+        assert list(tmp_path.iterdir()) == [out] and not list(out.iterdir())
         for label in unreviewed:
             widget.review.reject(label)
     widget.preview.value = True
     qtbot.waitUntil(lambda: "photo (preview)" in viewer.layers, timeout=30_000)
     widget.apply()
     wait_idle(qtbot, widget)
-    widget.export(tmp_path)
+    widget.export(out, review_folder=private)
     wait_idle(qtbot, widget)
-    written = tmp_path / "photo_fuzzy.png"
+    written = out / "photo_fuzzy.png"
     assert written.is_file(), widget.status.value
+    assert sorted(p.name for p in out.iterdir()) == ["fuzzy-people-manifest.json", written.name]
+    assert sorted(p.name for p in private.iterdir()) == [
+        "photo_fuzzy.png.people.png",
+        "photo_fuzzy.png.record.json",
+    ]
     out = np.asarray(Image.open(written))
     np.testing.assert_array_equal(viewer.layers["photo"].data, image)  # original untouched
     labels = np.asarray(layer.data)
@@ -262,8 +270,9 @@ def test_offline_without_weights_says_what_to_do(panel, qtbot, monkeypatch, tmp_
     assert "photo people" not in viewer.layers
 
 
-def test_open_a_record_to_continue_the_review(panel, tmp_path):
-    from napari_fuzzy_people.core import ReviewModel, default_params
+def test_open_a_record_to_continue_the_review_and_export_again(panel, qtbot, tmp_path):
+    from napari_fuzzy_people.core import AnonymizeSettings, ReviewModel
+    from napari_fuzzy_people.io.read import read_photo
     from napari_fuzzy_people.io.record import export_anonymized
 
     viewer, widget = panel
@@ -276,16 +285,19 @@ def test_open_a_record_to_continue_the_review(panel, tmp_path):
     review = ReviewModel()
     review.adopt(labels)
     review.approve(1)
+    out, private = tmp_path / "out", tmp_path / "private"
+    out.mkdir()
+    private.mkdir()
     result = export_anonymized(
         image,
         labels,
         review,
-        default_params(labels),
-        tmp_path,
+        AnonymizeSettings(method="pixelate", strength=12, margin=2, relative=False),
+        out,
         name="street",
-        source=source,
+        photo=read_photo(source),
+        review_folder=private,
         allow_unreviewed=True,
-        settings={"method": "pixelate", "strength": 12, "margin": 2, "relative": False},
     )
     viewer.open(result.record, plugin=PLUGIN)
     assert "street" in viewer.layers and "street people" in viewer.layers
@@ -299,3 +311,44 @@ def test_open_a_record_to_continue_the_review(panel, tmp_path):
     assert widget.method.value == "pixelate" and widget.strength.value == 12
     assert not widget.relative.value
     assert "Reopened the review" in widget.status.value
+
+    # The reopened review exports the photo (not its record), to a new folder.
+    widget.review.approve(2)
+    again = tmp_path / "again"
+    again.mkdir()
+    widget.export(again, review_folder=tmp_path / "private2")
+    wait_idle(qtbot, widget)
+    written = np.asarray(Image.open(again / "street_fuzzy.png"))
+    assert np.any(written != image, axis=-1)[labels > 0].mean() > 0.5
+    outside = grow(labels, 2) == 0
+    np.testing.assert_array_equal(written[outside], image[outside])
+
+
+@pytest.mark.parametrize("method", ["scramble", "pixelate", "blur", "fill"])
+def test_every_method_exports_from_the_panel(panel, qtbot, tmp_path, method):
+    viewer, widget = panel
+    image = np.random.default_rng(1).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    source = tmp_path / "walk.jpg"
+    Image.fromarray(image).save(source, quality=90)
+    viewer.open(source)
+    labels = np.zeros((60, 80), np.uint8)
+    labels[10:50, 20:45] = 1
+    layer = viewer.add_labels(labels, name="masks")
+    widget.adopt(layer)
+    widget.review.approve(1)
+    widget.method.value = method
+    out = tmp_path / "out"
+    out.mkdir()
+    widget.export(out)
+    wait_idle(qtbot, widget)
+    assert "Exported 1 person" in widget.status.value, widget.status.value
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fuzzy-people-manifest.json",
+        "walk_fuzzy.jpg",
+    ]
+    # The masks and record went beside the original, not into the export folder.
+    review_folder = tmp_path / "fuzzy-people-review"
+    assert sorted(p.name for p in review_folder.iterdir()) == [
+        "walk_fuzzy.jpg.people.png",
+        "walk_fuzzy.jpg.record.json",
+    ]

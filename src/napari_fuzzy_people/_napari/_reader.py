@@ -1,9 +1,11 @@
 """Reader: open an export's record to continue (or redo) its review.
 
-Opening ``<name>_fuzzy.<ext>.record.json`` brings back the original photo
-(upright, as it was reviewed) and its people masks. The saved review rides
-along in the Labels layer's metadata only as transport: the panel turns it
-back into its review model when it adopts the layer.
+Opening ``<name>_fuzzy.<ext>.record.json`` from the review folder brings back
+the original photo (upright, as it was reviewed) and its people masks. The
+saved review rides along in the Labels layer's metadata only as transport:
+the panel turns it back into its review model when it adopts the layer. The
+Image layer names the original photo in its metadata, since its ``source``
+is the record: a new export reads the photo, not the record.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ def read_record(path):
     name = Path(saved.input_path).stem
     rgb = photo.pixels.ndim == 3
     return [
-        (photo.pixels, {"name": name, "rgb": rgb}, "image"),
+        (
+            photo.pixels,
+            {"name": name, "rgb": rgb, "metadata": {REVIEW_KEY: {"photo": str(photo.path)}}},
+            "image",
+        ),
         (
             saved.labels,
             {

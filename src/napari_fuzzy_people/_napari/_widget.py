@@ -45,12 +45,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core import METHODS, PanelDefaults, anonymize, method_params
+from ..core import METHODS, AnonymizeSettings, PanelDefaults, anonymize
 from ..core.defaults import STRENGTH_PARAM
 from ..core.people import Progress
 from ..core.review import ReviewModel, Status
 from ..io.read import read_photo
-from ..io.record import export_anonymized
+from ..io.record import default_review_folder, export_anonymized
 from ._jobs import JobFailed, find_people_job, job, load_models, segment_prompt_job
 from ._reader import REVIEW_KEY
 
@@ -77,7 +77,14 @@ def check_image_layer(layer: Image) -> np.ndarray:
 
 
 def source_path(layer) -> Path | None:
-    """The file a layer was opened from, if any."""
+    """The photo file a layer shows, if any.
+
+    A reopened review's layer comes from its record, so the reader names the
+    photo in the layer's metadata; any other layer's source is the photo.
+    """
+    photo = (getattr(layer, "metadata", None) or {}).get(REVIEW_KEY, {}).get("photo")
+    if photo:
+        return Path(photo)
     path = getattr(getattr(layer, "source", None), "path", None)
     return Path(path) if path else None
 
@@ -376,15 +383,15 @@ class FuzzyPeopleWidget(QWidget):
         if settings.get("source"):
             self.background_only.value = settings["source"] == "background"
 
-    def settings(self) -> dict:
-        """The anonymization settings as shown, for the export record."""
-        return {
-            "method": self.method.value,
-            "strength": self.strength.value,
-            "margin": self.margin.value,
-            "source": "background" if self.background_only.value else "any",
-            "relative": self.relative.value,
-        }
+    def settings(self) -> AnonymizeSettings:
+        """The anonymization settings as shown."""
+        return AnonymizeSettings(
+            method=self.method.value,
+            strength=self.strength.value,
+            margin=self.margin.value,
+            source="background" if self.background_only.value else "any",
+            relative=self.relative.value,
+        )
 
     def _schedule_sync(self, event=None):
         if not self._syncing:
@@ -774,14 +781,7 @@ class FuzzyPeopleWidget(QWidget):
 
     def parameters(self, labels: np.ndarray) -> dict:
         """Keyword arguments for ``core.anonymize`` from the current settings."""
-        return method_params(
-            labels,
-            method=self.method.value,
-            strength=self.strength.value,
-            margin=self.margin.value,
-            source="background" if self.background_only.value else "any",
-            relative=self.relative.value,
-        )
+        return self.settings().params(labels)
 
     def _job_inputs(self):
         image_layer = self.image_layer.value
@@ -879,15 +879,20 @@ class FuzzyPeopleWidget(QWidget):
         allow_unreviewed: bool = False,
         overwrite: bool = False,
         force_png: bool = False,
+        review_folder=None,
     ):
-        """Write the anonymized photo, its masks and a record into ``folder``.
+        """Export the anonymized photo to ``folder``; its masks and record to ``review_folder``.
 
-        Runs in a worker (returned). Refuses while people are still only
-        proposed or edited, unless ``allow_unreviewed``: they would leave
-        unanonymized.
+        ``folder`` receives only the photo and the folder's manifest: it is
+        safe to share. ``review_folder`` (default: a ``fuzzy-people-review``
+        folder beside the original photo, see
+        :func:`~napari_fuzzy_people.io.record.default_review_folder`) keeps
+        the silhouettes and the record. Runs in a worker (returned). Refuses
+        while people are still only proposed or edited, unless
+        ``allow_unreviewed``: they would leave unanonymized.
         """
         try:
-            image_layer, image, labels, approved, params = self._job_inputs()
+            image_layer, image, labels, approved, _ = self._job_inputs()
         except ValueError as err:
             self._say(str(err), error=True)
             return None
@@ -899,6 +904,9 @@ class FuzzyPeopleWidget(QWidget):
                 error=True,
             )
             return None
+        source = source_path(image_layer)
+        if review_folder is None:
+            review_folder = default_review_folder(folder, source)
         self._busy(True)
         self._worker = create_worker(
             _export,
@@ -906,17 +914,21 @@ class FuzzyPeopleWidget(QWidget):
             labels,
             # A snapshot: the reviewer may keep working while the export runs.
             ReviewModel.from_dict(self.review.to_dict()),
-            params,
+            self.settings(),
             folder,
             image_layer.name,
-            source_path(image_layer),
-            self.settings(),
+            source,
             self._models_used(),
-            dict(allow_unreviewed=allow_unreviewed, overwrite=overwrite, force_png=force_png),
+            dict(
+                allow_unreviewed=allow_unreviewed,
+                overwrite=overwrite,
+                force_png=force_png,
+                review_folder=review_folder,
+            ),
             _connect={
                 "returned": lambda result: self._say(
-                    f"Exported {_people(len(approved))} anonymized to {result.image} "
-                    f"(record: {result.record.name})."
+                    f"Exported {_people(len(approved))} anonymized to {result.image}. "
+                    f"Masks and record (private, not for sharing): {result.record.parent}."
                 ),
                 "errored": self._on_error,
                 "finished": lambda: self._busy(False),
@@ -987,26 +999,15 @@ def _anonymize(image, labels, approved, params):
 
 
 @job
-def _export(image, labels, review, params, folder, name, source, settings, models, options):
+def _export(image, labels, review, settings, folder, name, source, models, options):
     photo = None
     if source is not None and source.is_file():
-        photo = read_photo(source)  # the input's JPEG settings, ICC profile and SHA-256
+        photo = read_photo(source)  # the input's format, JPEG settings, profile and SHA-256
         if photo.pixels.shape != image.shape:
             photo = None  # napari read it differently (orientation): keep the layer's pixels
+    Path(options["review_folder"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     return export_anonymized(
-        image,
-        labels,
-        review,
-        params,
-        folder,
-        name=name,
-        source=source,
-        source_sha256=None if photo is None else photo.sha256,
-        settings=settings,
-        models=models,
-        jpeg=None if photo is None else photo.jpeg,
-        icc_profile=None if photo is None else photo.icc_profile,
-        **options,
+        image, labels, review, settings, folder, name=name, photo=photo, models=models, **options
     )
 
 

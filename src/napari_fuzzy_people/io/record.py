@@ -1,53 +1,65 @@
-"""Export with a record: the anonymized photo, its masks, and what was done.
+"""Export with a record: the shareable photo in one folder, what was done in another.
 
-Beside ``<name>_fuzzy.<ext>`` an export writes ``<name>_fuzzy.<ext>.people.png``
-(the label image, 16 bit: the review can be reopened) and
-``<name>_fuzzy.<ext>.record.json``: input and output paths and SHA-256, the
-image size, every person (label, box, origin, scores, status, approval
-time), the method and its parameters, the models and the SHA-256 of their
-weights, the package version and the times. The random seed appears only
-when the user fixed one. Each file is written atomically; the record is
-written last, so a record means the export completed.
+One export is one transaction (see :mod:`napari_fuzzy_people.io.transaction`):
+
+- the **export folder**, meant to be shared as it is, receives
+  ``<name>_fuzzy.<ext>`` (only the pixels) and its line in the folder's one
+  manifest (``fuzzy-people-manifest.json``: file, method, parameters);
+- the **review folder**, private, receives ``<name>_fuzzy.<ext>.people.png``
+  (the label image, 16 bit: everyone's exact silhouette) and
+  ``<name>_fuzzy.<ext>.record.json``: the original's path and SHA-256, the
+  output's SHA-256, every person (label, box, origin, scores, status,
+  approval time), the settings, the method and its parameters, the models
+  and the SHA-256 of their weights, the package version, the times, and the
+  random seed when the user fixed one.
+
+Either every one of these files appears, whole, or none does. Opening the
+record in napari reopens the review (:func:`load_review`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .. import __version__
-from ..core import ReviewModel, anonymize
-from .export import ExportError, export_path, make_shareable, save_image
+from ..core import AnonymizeSettings, ReviewModel
+from ..core.masks import MAX_LABEL
+from .errors import ExportError
+from .export import export_path, refuse_target, stage_image
+from .labels import read_labels
+from .manifest import MANIFEST_NAME, entry, jsonable, read_manifest, with_output
+from .transaction import Transaction, final_path, locked, recover
 
 __all__ = [
     "RECORD_FORMAT",
     "ExportResult",
     "SavedReview",
+    "check_folders",
+    "default_review_folder",
     "export_anonymized",
     "load_review",
+    "prepare_folders",
     "sha256_file",
 ]
 
 RECORD_FORMAT = "napari-fuzzy-people/record"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 @dataclass(frozen=True)
 class ExportResult:
-    """The files one export wrote."""
+    """The files one export wrote (``masks`` and ``record`` without a review folder: None)."""
 
     image: Path
-    masks: Path
-    record: Path
+    manifest: Path
+    masks: Path | None = None
+    record: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -74,83 +86,131 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _jsonable(value):
-    """Parameters for JSON: per-person mappings get string keys, numpy becomes Python."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+def check_folders(folder, review_folder=None) -> tuple[Path, Path | None]:
+    """Resolve the export and review folders; refuse a review folder that would be shared.
+
+    Raises
+    ------
+    ExportError
+        A folder is missing, or the review folder is the export folder or
+        inside it (its silhouettes would travel with the shared photos).
+    """
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ExportError(f"{folder}: the export folder does not exist")
+    if review_folder is None:
+        return folder, None
+    review_folder = Path(review_folder).resolve()
+    if not review_folder.is_dir():
+        raise ExportError(f"{review_folder}: the review folder does not exist")
+    if review_folder == folder or folder in review_folder.parents:
+        raise ExportError(
+            f"{review_folder}: the review folder keeps everyone's silhouettes and must not "
+            f"be the export folder {folder} or inside it; choose a folder outside it"
+        )
+    return folder, review_folder
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        make_shareable(fd)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+#: The review folder the panel uses when none is chosen, beside the original photo.
+REVIEW_FOLDER_NAME = "fuzzy-people-review"
+
+
+def default_review_folder(folder, source=None) -> Path:
+    """Where the masks and record of an export go when the user chose no review folder.
+
+    Beside the original photo (``<photo folder>/fuzzy-people-review``): the
+    silhouettes stay with the originals, which are private anyway. Without a
+    source file, or when that would fall inside the export folder, a folder
+    beside the export folder (``<export folder>-review``).
+
+    Examples
+    --------
+    >>> default_review_folder("/out", "/photos/a.jpg").as_posix()
+    '/photos/fuzzy-people-review'
+    >>> default_review_folder("/photos", "/photos/a.jpg").as_posix()
+    '/photos-review'
+    """
+    folder = Path(folder).absolute()
+    if source is not None:
+        beside = Path(source).absolute().parent / REVIEW_FOLDER_NAME
+        if beside != folder and folder not in beside.parents:
+            return beside
+    return folder.parent / f"{folder.name}-review"
+
+
+def prepare_folders(folder, review_folder=None) -> int:
+    """Finish or undo what an interrupted export left in these folders; returns files touched."""
+    folders = [f for f in check_folders(folder, review_folder) if f is not None]
+    with locked(*folders):
+        return sum(recover(f) for f in folders)
 
 
 def export_anonymized(
     image: np.ndarray,
     labels: np.ndarray,
     review: ReviewModel,
-    params: dict,
+    settings: AnonymizeSettings,
     folder,
     *,
     name: str,
-    source=None,
-    source_sha256: str | None = None,
-    settings: dict | None = None,
+    review_folder=None,
+    photo=None,
     models=(),
     seed=None,
-    jpeg=None,
-    icc_profile=None,
     force_png: bool = False,
     overwrite: bool = False,
     allow_unreviewed: bool = False,
+    protect=(),
 ) -> ExportResult:
-    """Anonymize the approved people and write the photo, its masks and a record.
+    """Anonymize the approved people and write the photo, the manifest line, masks and record.
 
     Parameters
     ----------
     image, labels : ndarray
-        The upright photo and its label image (one label per person).
+        The upright photo and its label image (one label per person, 0..65535).
     review : ReviewModel
         Who is approved; only approved people are anonymized.
-    params : dict
-        ``anonymize`` keyword arguments (``method`` and its options).
+    settings : AnonymizeSettings
+        How they are anonymized.
     folder : path-like
-        Output folder; the input is never written.
+        The export folder (shareable): the photo and the manifest only.
     name : str
-        Name for the output when there is no ``source`` file.
-    source : path-like, optional
-        The input file (its format is kept unless ``force_png``).
-    source_sha256 : str, optional
-        The input's SHA-256 if already known (else computed from ``source``).
-    settings : dict, optional
-        The panel's or CLI's settings, recorded so a review can be redone.
+        Name for the output when there is no ``photo`` file.
+    review_folder : path-like, optional
+        The private folder for the masks and the record. Without it, neither
+        is written. Never the export folder or inside it.
+    photo : Photo, optional
+        The input as read by :func:`~napari_fuzzy_people.io.read.read_photo`:
+        its path, SHA-256, format (the output's), JPEG settings and colour
+        profile.
     models : iterable of dict
         ``{"role", "name", "path"}`` per model used; their weights' SHA-256
         are recorded.
     seed : int, optional
-        A fixed seed (recorded); ``None`` means fresh entropy (not recorded).
-    jpeg, icc_profile
-        The input's JPEG settings and ICC profile, passed to the writer.
+        A fixed seed (recorded in the private record only); ``None`` means
+        fresh entropy (not recorded).
+    force_png : bool
+        Write PNG whatever the input's format.
+    overwrite : bool
+        Replace an earlier export of the same name (never an input).
     allow_unreviewed : bool
         Export although people are still proposed or edited (they stay as
-        they are in the photo). Refused by default.
+        they are in the photo; the record lists them). Refused by default.
+    protect : iterable of path-like
+        Files that must never be written (the other inputs of a batch).
 
     Returns
     -------
     ExportResult
+
+    Raises
+    ------
+    ExportError
+        A refusal (unreviewed people, bad labels, an existing output, a link,
+        a review folder inside the export folder) or a failed check. Nothing
+        is written.
+    OSError
+        The system failed to write (full disk, ...). Nothing is written.
     """
     started = _now()
     unreviewed = review.unreviewed_labels()
@@ -159,73 +219,120 @@ def export_anonymized(
             f"{len(unreviewed)} people not reviewed (labels {unreviewed}); they would be "
             "exported unanonymized"
         )
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ExportError(f"{folder}: not a folder")
-    target = export_path(folder, name, source, force_png=force_png)
-    masks_path = target.with_name(target.name + ".people.png")
-    record_path = target.with_name(target.name + ".record.json")
-    for path in (masks_path, record_path):
-        if path.exists() and not overwrite:
-            raise ExportError(
-                f"{path}: already exists (choose another folder, or allow overwriting)"
+    folder, review_folder = check_folders(folder, review_folder)
+    source = None if photo is None else photo.path
+    target = export_path(
+        folder, name, source, fmt=None if photo is None else photo.format, force_png=force_png
+    )
+    masks = _checked_labels(labels, image, target)
+    inputs = [p for p in (source, *protect) if p is not None]
+    folders = [f for f in (folder, review_folder) if f is not None]
+    with locked(*folders):
+        for f in folders:
+            recover(f)
+        refuse_target(final_path(target), inputs, overwrite)  # fail before the work
+        approved = review.approved_labels()
+        params = settings.params(labels) if approved else {}
+        out = settings.apply(image, labels, approved, rng=seed)
+        manifest = read_manifest(folder)
+        with Transaction() as tx:
+            written = stage_image(
+                tx,
+                out,
+                target,
+                inputs=inputs,
+                overwrite=overwrite,
+                jpeg=None if photo is None or force_png else photo.jpeg,
+                icc_profile=None if photo is None else photo.icc_profile,
             )
+            item = entry(params or {"method": None})
+            manifest_path = tx.stage(
+                folder / MANIFEST_NAME,
+                lambda f: f.write(with_output(manifest, written.name, item)),
+                check=lambda final: refuse_target(final, inputs, True),
+            )
+            result = ExportResult(written, manifest_path)
+            if review_folder is not None:
+                masks_path = stage_image(
+                    tx,
+                    masks,
+                    review_folder / f"{written.name}.people.png",
+                    inputs=inputs,
+                    overwrite=overwrite,
+                )
+                record = {
+                    "format": RECORD_FORMAT,
+                    "version": RECORD_VERSION,
+                    "software": {"name": "napari-fuzzy-people", "version": __version__},
+                    "input": None if photo is None else _input(photo),
+                    "output": {
+                        "folder": str(folder),
+                        "file": written.name,
+                        "sha256": sha256_file(tx.temporary(written)),
+                    },
+                    "masks": {
+                        "file": masks_path.name,
+                        "sha256": sha256_file(tx.temporary(masks_path)),
+                    },
+                    "image": {"height": int(image.shape[0]), "width": int(image.shape[1])},
+                    "settings": settings.to_dict(),
+                    "method": jsonable(params),
+                    "models": [_model(m) for m in models],
+                    "people": [
+                        {**p.to_dict(), "anonymized": p.label in approved}
+                        for p in review.people.values()
+                    ],
+                    "exported_unreviewed": unreviewed,
+                    "review": review.to_dict(),
+                    "started": started,
+                    "finished": _now(),
+                }
+                if seed is not None:
+                    record["seed"] = jsonable(seed)
+                data = (json.dumps(record, indent=2) + "\n").encode()
+                record_path = tx.stage(
+                    review_folder / f"{written.name}.record.json",
+                    lambda f: f.write(data),
+                    check=lambda final: refuse_target(final, inputs, overwrite),
+                )
+                result = ExportResult(written, manifest_path, masks_path, record_path)
+            tx.commit()
+    return result
 
-    approved = review.approved_labels()
-    out = (
-        anonymize(image, labels, labels=approved, rng=seed, **params)
-        if approved
-        else np.array(image, copy=True)
-    )
-    written = save_image(
-        out,
-        target,
-        inputs=[source] if source else (),
-        overwrite=overwrite,
-        jpeg=jpeg if not force_png else None,
-        icc_profile=icc_profile,
-    )
-    masks = np.asarray(labels)
-    if masks.max(initial=0) > np.iinfo(np.uint16).max:
-        raise ExportError(f"{masks_path}: more than 65535 labels do not fit a 16-bit PNG")
-    save_image(masks.astype(np.uint16), masks_path, overwrite=overwrite)
 
-    people = [
-        {**person.to_dict(), "anonymized": person.label in approved}
-        for person in review.people.values()
-    ]
-    record = {
-        "format": RECORD_FORMAT,
-        "version": RECORD_VERSION,
-        "software": {"name": "napari-fuzzy-people", "version": __version__},
-        "input": {
-            "path": str(Path(source).resolve()) if source else None,
-            "sha256": source_sha256 or (sha256_file(source) if source else None),
-        },
-        "output": {"path": str(written), "sha256": sha256_file(written)},
-        "masks": {"path": str(masks_path), "sha256": sha256_file(masks_path)},
-        "image": {"height": int(image.shape[0]), "width": int(image.shape[1])},
-        "method": _jsonable(params),
-        "settings": _jsonable(settings or {}),
-        "models": [
-            {**m, "path": str(m["path"]), "sha256": sha256_file(m["path"])}
-            if m.get("path")
-            else dict(m)
-            for m in models
-        ],
-        "people": people,
-        "review": review.to_dict(),
-        "started": started,
-        "finished": _now(),
+def _checked_labels(labels, image, target: Path) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != np.shape(image)[:2] or labels.dtype.kind not in "uib":
+        raise ExportError(
+            f"{target}: the people masks must be integers of the photo's size "
+            f"{np.shape(image)[:2]}, got {labels.dtype} {labels.shape}"
+        )
+    low, high = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    if low < 0 or high > MAX_LABEL:
+        raise ExportError(
+            f"{target}: people labels must be 0..{MAX_LABEL} (found {low}..{high}); "
+            "relabel the people layer"
+        )
+    return labels.astype(np.uint16)
+
+
+def _input(photo) -> dict:
+    return {
+        "path": str(Path(photo.path).resolve()),
+        "sha256": photo.sha256,
+        "format": photo.format,
+        "orientation": photo.orientation,
     }
-    if seed is not None:
-        record["seed"] = _jsonable(seed)
-    _write_atomic(record_path, (json.dumps(record, indent=2) + "\n").encode())
-    return ExportResult(written, masks_path, record_path)
+
+
+def _model(m: dict) -> dict:
+    if not m.get("path"):
+        return dict(m)
+    return {**m, "path": str(m["path"]), "sha256": sha256_file(m["path"])}
 
 
 def load_review(record_path) -> SavedReview:
-    """Read an export's record and masks back, to continue or redo the review.
+    """Read a record and its masks back from the review folder, to continue or redo the review.
 
     Raises ``ValueError`` naming the file when it is not a record, or when the
     masks or the input photo it names are missing or changed.
@@ -233,24 +340,28 @@ def load_review(record_path) -> SavedReview:
     record_path = Path(record_path)
     try:
         record = json.loads(record_path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:
         raise ValueError(f"{record_path}: not a readable record ({err})") from err
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
         raise ValueError(f"{record_path}: not a napari-fuzzy-people record")
-    masks_path = Path(record["masks"]["path"])
-    if not masks_path.is_file():
-        masks_path = record_path.with_name(masks_path.name)  # the folder was moved
+    if record.get("version") != RECORD_VERSION:
+        raise ValueError(
+            f"{record_path}: a version {record.get('version')} record; this version of "
+            f"napari-fuzzy-people reads version {RECORD_VERSION}"
+        )
+    masks_path = record_path.with_name(Path(record["masks"]["file"]).name)
     if not masks_path.is_file():
         raise ValueError(f"{record_path}: its masks file {masks_path.name} is missing")
-    with Image.open(masks_path) as im:
-        labels = np.asarray(im).astype(np.uint16)
-    input_path = Path(record["input"]["path"] or "")
+    labels = read_labels(masks_path).astype(np.uint16)
+    if record["input"] is None:
+        raise ValueError(f"{record_path}: the export was not made from a file; nothing to reopen")
+    input_path = Path(record["input"]["path"])
     if not input_path.is_file():
         raise ValueError(
             f"{record_path}: the original photo {input_path} is not there any more; "
             "put it back to continue the review"
         )
-    if record["input"]["sha256"] and sha256_file(input_path) != record["input"]["sha256"]:
+    if sha256_file(input_path) != record["input"]["sha256"]:
         raise ValueError(
             f"{record_path}: the original photo {input_path} changed since the export "
             "(SHA-256 differs); its masks may no longer fit"
