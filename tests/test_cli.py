@@ -317,3 +317,35 @@ def test_running_again_skips_what_is_exported(tmp_path):
     assert {p: digest(p) for p in (tmp_path / "out").iterdir()} == before
     result = run(*args, "--overwrite")
     assert result.returncode == 0 and "already" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (MemoryError(), "not enough memory to process this photo"),
+        (RuntimeError("a bug of ours"), "unexpected RuntimeError: a bug of ours"),
+        (KeyError("x"), "unexpected KeyError: 'x'"),
+    ],
+)
+def test_any_exception_is_one_line_and_the_batch_goes_on(
+    tmp_path, monkeypatch, capsys, error, shown
+):
+    import napari_fuzzy_people.cli as cli
+
+    make_pair(tmp_path, "a", 0)
+    make_pair(tmp_path, "b", 1)
+    real = cli.read_photo
+
+    def flaky(path, **kwargs):
+        if path.name == "a.png":
+            raise error
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(cli, "read_photo", flaky)
+    images = [str(tmp_path / f"{p}.png") for p in "ab"]
+    masks = [str(tmp_path / f"{p}.labels.png") for p in "ab"]
+    code = main(["apply", *images, "--masks", *masks, "-o", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err.strip() == f"fuzzy-people: {tmp_path / 'a.png'}: {shown}"
+    assert names(tmp_path / "o") == ["b_fuzzy.png", MANIFEST_NAME]

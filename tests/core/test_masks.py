@@ -9,6 +9,7 @@ from napari_fuzzy_people.core import (
     default_params,
     grow,
     people_boxes,
+    scramble,
     select,
     size_relative,
 )
@@ -99,3 +100,21 @@ def test_default_params_are_privacy_first():
     assert params["method"] == "scramble" and params["source"] == "background"
     assert params["radius"] == {1: 40, 2: 16}
     assert params["margin"] == {1: 10, 2: 4}
+
+
+@pytest.mark.parametrize("label", [65536, 2_000_000_000])
+def test_labels_past_16_bits_are_refused_not_allocated(label):
+    labels = np.zeros((40, 40), np.uint32)
+    labels[5:20, 5:20] = label
+    image = np.zeros((40, 40, 3), np.uint8)
+    for call in (
+        lambda: grow(labels, 2),
+        lambda: people_boxes(labels),
+        lambda: scramble(image, labels, radius=3),
+    ):
+        with pytest.raises(
+            ValueError, match=rf"holds label {label}; people labels are 1\.\.65535"
+        ):
+            call()
+    labels[5:20, 5:20] = 65535  # the largest label that fits is fine
+    assert people_boxes(labels) == {65535: (5, 5, 20, 20)}
