@@ -57,6 +57,34 @@ def build_tiny_sam(seed=0) -> Sam:
     return sam.eval()
 
 
+def tiny_detector(score_threshold=0.3):
+    """A real torchvision detector, untrained, whose classifier favours "person" so that
+    the real post-processing has boxes to work on."""
+    from napari_fuzzy_people.models.detector import COCO_PERSON, TorchvisionDetector
+
+    torch.manual_seed(0)
+    detector = TorchvisionDetector(
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        checkpoint=None,
+        device="cpu",
+        score_threshold=score_threshold,
+        min_size=240,
+        max_size=320,
+        rpn_pre_nms_top_n_test=200,
+        rpn_post_nms_top_n_test=50,
+    )
+    with torch.no_grad():
+        detector.net.roi_heads.box_predictor.cls_score.bias[COCO_PERSON] = 8.0
+    return detector
+
+
+def tiny_segmenter(seed=0):
+    """Segment Anything's real architecture at toy size, random weights, on the CPU."""
+    from napari_fuzzy_people.models.segmenter import SamSegmenter
+
+    return SamSegmenter(build_tiny_sam(seed), device="cpu", name="tiny-sam")
+
+
 def coco_people() -> list[dict]:
     """The shared coco-people photos' entries, or skip (a user's clone lacks them)."""
     if not (COCO_PEOPLE / "annotations.json").is_file():

@@ -1,17 +1,39 @@
-"""Generators the panel runs in thread workers: they yield Progress, return results.
+"""Generators the controller runs in thread workers: they yield Progress, return results.
 
-They never touch the viewer; the panel applies what they return.
+They never touch the viewer or any layer; the controller applies what they
+return on the GUI thread. Each yields between its stages, so a Cancel stops
+it at the next one; closed there, it leaves nothing half-done (an export
+writes nothing).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from napari.utils import progress
 
-from ..core.people import Progress
+from ..core import AnonymizeSettings, Progress, ReviewModel
+from ..io.errors import ExportError
+from ..io.read import Photo, orient, read_photo
+from ..io.record import export_steps
+
+__all__ = [
+    "JobFailed",
+    "ModelChoice",
+    "adopt_job",
+    "anonymize_job",
+    "export_job",
+    "find_people_job",
+    "job",
+    "load_detector",
+    "load_segmenter",
+    "read_photo_job",
+    "segment_prompt_job",
+]
 
 
 class JobFailed(Exception):
@@ -24,68 +46,78 @@ class JobFailed(Exception):
 
 
 def job(func):
-    """Make ``func`` (a function or generator function) safe to run in a worker."""
-    if inspect.isgeneratorfunction(func):
-
-        @functools.wraps(func)
-        def generator(*args, **kwargs):
-            try:
-                return (yield from func(*args, **kwargs))
-            except RuntimeError as err:
-                raise JobFailed(str(err)) from err
-
-        return generator
+    """Make a generator function safe to run in a worker (see :class:`JobFailed`)."""
+    if not inspect.isgeneratorfunction(func):
+        raise TypeError(f"{func.__name__} must be a generator function: it yields progress")
 
     @functools.wraps(func)
-    def plain(*args, **kwargs):
+    def generator(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            return (yield from func(*args, **kwargs))
         except RuntimeError as err:
             raise JobFailed(str(err)) from err
 
-    return plain
+    return generator
 
 
-def load_models(detector_name, detector_checkpoint, min_score, sam_type, sam_checkpoint):
-    """Build the detector and Segment Anything, downloading weights on first use.
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which models Find people and the prompts use, and where their weights are."""
 
-    Downloads show in napari's activity dock (napari's ``progress`` is the
-    tqdm-like bar pooch reports to).
-    """
-    from ..models import SamSegmenter, TorchvisionDetector, weights
+    detector: str = "fasterrcnn_resnet50_fpn_v2"
+    detector_file: str | None = None
+    min_score: float = 0.5
+    segmenter: str = "vit_b"
+    segmenter_file: str | None = None
 
-    for checkpoint, default in (
-        (detector_checkpoint, detector_name),
-        (sam_checkpoint, f"sam_{sam_type}"),
-    ):
-        if checkpoint == "default":
-            name = default
-            with progress(desc=f"Downloading {name}") as bar:
-                weights.resolve(name, default=name, progressbar=bar)
-    detector = TorchvisionDetector(
-        detector_name, checkpoint=detector_checkpoint, score_threshold=min_score
+
+def load_detector(choice: ModelChoice):
+    """The person detector, downloading its weights on first use (progress in napari)."""
+    from ..models import TorchvisionDetector, weights
+
+    if choice.detector_file is None:
+        with progress(desc=f"Downloading {choice.detector}") as bar:
+            weights.resolve(choice.detector, default=choice.detector, progressbar=bar)
+    return TorchvisionDetector(
+        choice.detector,
+        checkpoint=choice.detector_file or "default",
+        score_threshold=choice.min_score,
     )
-    segmenter = SamSegmenter.load(sam_type, checkpoint=sam_checkpoint)
-    return detector, segmenter
+
+
+def load_segmenter(choice: ModelChoice):
+    """Segment Anything, downloading its weights on first use (progress in napari)."""
+    from ..models import SamSegmenter, weights
+
+    name = f"sam_{choice.segmenter}"
+    if choice.segmenter_file is None:
+        with progress(desc=f"Downloading {name}") as bar:
+            weights.resolve(name, default=name, progressbar=bar)
+    return SamSegmenter.load(choice.segmenter, checkpoint=choice.segmenter_file or "default")
 
 
 @job
-def find_people_job(image, get_models):
-    """Load (or reuse) the models, then propose people; returns (models, proposals)."""
+def find_people_job(image, get_detector, get_segmenter):
+    """Load (or reuse) both models, then propose people.
+
+    Returns (detector, segmenter, proposals)."""
     from ..models import propose_people
 
-    yield Progress("load models", 0, 1)
-    models = get_models()
-    yield Progress("load models", 1, 1)
-    proposals = yield from propose_people(image, *models)
-    return models, proposals
+    yield Progress("load models", 0, 2)
+    detector = get_detector()
+    yield Progress("load models", 1, 2)
+    segmenter = get_segmenter()
+    yield Progress("load models", 2, 2)
+    proposals = yield from propose_people(image, detector, segmenter)
+    return detector, segmenter, proposals
 
 
 @job
-def segment_prompt_job(image, get_models, points_xy, positive, box=None):
-    """One mask from point prompts and/or a box; returns (mask, score)."""
+def segment_prompt_job(image, get_segmenter, points_xy, positive, box=None):
+    """One mask from point prompts and/or a box (Segment Anything only); returns
+    (segmenter, mask, score)."""
     yield Progress("load models", 0, 1)
-    _, segmenter = get_models()
+    segmenter = get_segmenter()
     yield Progress("load models", 1, 1)
     if hasattr(segmenter, "has_embedding") and not segmenter.has_embedding(image):
         yield Progress("embed", 0, 1)
@@ -94,4 +126,80 @@ def segment_prompt_job(image, get_models, points_xy, positive, box=None):
     mask, score = segmenter.segment_points(
         image, np.asarray(points_xy, float), np.asarray(positive, int), box=box
     )
-    return np.asarray(mask, bool), float(score)
+    return segmenter, np.asarray(mask, bool), float(score)
+
+
+@job
+def adopt_job(labels: np.ndarray):
+    """A review model with every label of ``labels`` proposed (off the GUI thread: it
+    fingerprints every pixel)."""
+    yield Progress("adopt", 0, 1)
+    model = ReviewModel()
+    model.adopt(labels)
+    yield Progress("adopt", 1, 1)
+    return model
+
+
+@job
+def read_photo_job(path: Path):
+    """The photo file behind a layer, upright, with its encoder settings."""
+    yield Progress("read", 0, 1)
+    return read_photo(path)
+
+
+@job
+def anonymize_job(image, labels, approved, settings: AnonymizeSettings):
+    """The anonymized image (nobody approved: a copy)."""
+    yield Progress("anonymize", 0, 1)
+    out = settings.apply(image, labels, approved)
+    yield Progress("anonymize", 1, 1)  # a Cancel here drops the result
+    return out
+
+
+@job
+def export_job(pixels, labels, review, settings, folder, *, name, source, photo, models, options):
+    """Read the photo file if there is one, line the layer up with it, and export."""
+    yield Progress("read", 0, 3)
+    if photo is None and source is not None and Path(source).is_file():
+        photo = read_photo(source)
+    pixels, labels = align(pixels, labels, photo)
+    Path(options["review_folder"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+    return (
+        yield from export_steps(
+            pixels, labels, review, settings, folder, name=name, photo=photo, models=models,
+            **options,
+        )
+    )  # fmt: skip
+
+
+def align(pixels: np.ndarray, labels: np.ndarray, photo: Photo | None):
+    """The photo's upright pixels and the masks turned to match them.
+
+    napari's own reader shows a phone photo's stored pixels, ignoring its
+    EXIF orientation; masks drawn on that layer are turned the same way
+    here, so that the export is upright and the masks still cover the
+    people. Pixels that are neither the file upright nor as stored (edited
+    in napari, say) are exported as the layer shows them.
+
+    Raises
+    ------
+    ExportError
+        The layer's size fits neither the upright photo nor the stored one.
+    """
+    if photo is None:
+        return pixels, labels
+    upright = photo.pixels
+    if pixels.shape == upright.shape and (photo.orientation == 1 or _equal(pixels, upright)):
+        return upright, labels
+    if photo.orientation != 1 and _equal(orient(pixels, photo.orientation), upright):
+        return upright, np.ascontiguousarray(orient(labels, photo.orientation))
+    if pixels.shape == upright.shape:
+        return pixels, labels
+    raise ExportError(
+        f"{photo.path}: the layer is {pixels.shape[1]}x{pixels.shape[0]} but the photo file "
+        f"is {upright.shape[1]}x{upright.shape[0]}; its masks cannot be lined up with it"
+    )
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.array_equal(a, b)

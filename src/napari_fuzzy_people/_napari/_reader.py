@@ -14,8 +14,7 @@ from pathlib import Path
 
 from ..io.read import read_photo
 from ..io.record import load_review
-
-REVIEW_KEY = "napari_fuzzy_people"
+from ._layers import REVIEW_KEY
 
 
 def get_reader(path):

@@ -43,19 +43,20 @@ def main(argv=None) -> int:
 
     viewer = napari.Viewer(title="Fuzzy People")
     viewer.open_sample(PLUGIN, "astronaut")
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    session = panel.controller
     # The sample comes with a hand-drawn person: start reviewing it at once.
-    widget.adopt(viewer.layers["astronaut people"])
-    widget.select_label(1)
+    session.adopt(viewer.layers["astronaut people"])
+    wait_idle(session)
     if args.screenshots:
-        walkthrough(viewer, widget, args.screenshots)
+        walkthrough(viewer, session, args.screenshots)
         viewer.close()
         return 0
     if args.screenshot:
         if args.apply:
-            widget.approve_selected()
-            widget.apply()
-            _wait_for(widget)
+            session.approve()
+            session.apply()
+            wait_idle(session)
         viewer.screenshot(args.screenshot, canvas_only=False)
         viewer.close()
         return 0
@@ -63,42 +64,44 @@ def main(argv=None) -> int:
     return 0
 
 
-def walkthrough(viewer, widget, folder) -> None:
+def walkthrough(viewer, session, folder, size=(1400, 1000), prefix="") -> None:
     """Review, preview, edit, re-approve and apply on the sample; a picture of each."""
     from pathlib import Path
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    viewer.window.resize(1400, 1000)
+    viewer.window.resize(*size)
     viewer.reset_view()
 
     def shot(name):
-        _settle()
-        viewer.screenshot(folder / name, canvas_only=False)
+        settle()
+        viewer.screenshot(folder / f"{prefix}{name}", canvas_only=False)
 
     shot("step1_review.png")
-    widget.approve_selected()
-    widget.preview.value = True
-    _wait_for(widget, preview=True)
+    session.approve()
+    session.set_preview(True)
+    wait_idle(session)
     shot("step2_preview.png")
     # A stroke of the brush on the approved person: it goes back to review.
-    widget.preview.value = False
+    session.set_preview(False)
     layer = viewer.layers["astronaut people"]
     viewer.layers.selection.active = layer
     for x in range(330, 372, 3):
         layer.paint((300, x), 1, refresh=True)
-    _settle(400)
-    widget.select_label(1)
+    settle(400)
+    session.select(1)
     shot("step3_edited.png")
-    widget.approve_selected()
-    widget.apply()
-    _wait_for(widget)
+    session.approve()
+    session.apply()
+    wait_idle(session)
     layer.visible = False
     viewer.layers.selection.active = viewer.layers["astronaut (fuzzy)"]
     shot("step4_applied.png")
+    layer.visible = True
 
 
-def _settle(ms: int = 200) -> None:
+def settle(ms: int = 200) -> None:
+    """Let Qt draw for ``ms`` milliseconds."""
     from qtpy.QtCore import QElapsedTimer
     from qtpy.QtWidgets import QApplication
 
@@ -108,19 +111,17 @@ def _settle(ms: int = 200) -> None:
         QApplication.processEvents()
 
 
-def _wait_for(widget, timeout_ms: int = 60_000, preview: bool = False) -> None:
+def wait_idle(session, timeout_ms: int = 60_000) -> None:
+    """Let Qt run until the session's job and preview are done."""
     from qtpy.QtCore import QElapsedTimer
     from qtpy.QtWidgets import QApplication
 
     timer = QElapsedTimer()
     timer.start()
-
-    def busy():
-        return widget._preview_worker is not None if preview else widget._worker is not None
-
     QApplication.processEvents()
-    while busy() and timer.elapsed() < timeout_ms:
+    while (session.busy or session.preview_busy) and timer.elapsed() < timeout_ms:
         QApplication.processEvents()
+    settle(50)
 
 
 if __name__ == "__main__":

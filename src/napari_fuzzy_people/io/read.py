@@ -48,6 +48,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "ImageReadError",
     "Photo",
+    "orient",
     "read_photo",
     "sniff_format",
 ]
@@ -412,7 +413,7 @@ def _upright_empty(im: Image.Image, channels: int):
     if orientation >= 5:  # the upright picture is turned a quarter
         width, height = height, width
     pixels = np.empty((height, width, channels), np.uint16)
-    return pixels, _orient(pixels, _UNDO.get(orientation, orientation)), orientation
+    return pixels, orient(pixels, _UNDO.get(orientation, orientation)), orientation
 
 
 def _bits(im: TiffImagePlugin.TiffImageFile) -> int:
@@ -444,7 +445,7 @@ def _tiff16(data: bytes, im: TiffImagePlugin.TiffImageFile, shown: str):
         pixels = pixels[..., :keep]  # a view: copied below, so the extra samples go
     orientation = _orientation(im)
     # Copies only when it must: planar, turned, sliced or big-endian data.
-    return np.require(_orient(pixels, orientation), np.uint16, ["C", "W", "O"]), orientation
+    return np.require(orient(pixels, orientation), np.uint16, ["C", "W", "O"]), orientation
 
 
 def _tiff_pixels(page: tifffile.TiffPage, size: int, shown: str, what: str) -> np.ndarray:
@@ -472,7 +473,7 @@ _TIFF_READ = (
 )
 
 
-def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+def orient(a: np.ndarray, orientation: int) -> np.ndarray:
     """Apply an EXIF orientation to an array, as Pillow's ``exif_transpose`` does."""
     if orientation == 2:
         return a[:, ::-1]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..core import AnonymizeSettings, ReviewModel
+from ..core import AnonymizeSettings, Progress, ReviewModel
 from ..core.masks import MAX_LABEL
 from .errors import ExportError
 from .export import export_path, refuse_target, stage_image
@@ -43,6 +44,7 @@ __all__ = [
     "check_folders",
     "default_review_folder",
     "export_anonymized",
+    "export_steps",
     "load_review",
     "prepare_folders",
     "sha256_file",
@@ -145,7 +147,20 @@ def prepare_folders(folder, review_folder=None) -> int:
         return sum(recover(f) for f in folders)
 
 
-def export_anonymized(
+def export_anonymized(*args, **kwargs) -> ExportResult:
+    """Anonymize the approved people and write the photo, the manifest line, masks and record.
+
+    The same as :func:`export_steps`, run to the end.
+    """
+    steps = export_steps(*args, **kwargs)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def export_steps(
     image: np.ndarray,
     labels: np.ndarray,
     review: ReviewModel,
@@ -161,8 +176,13 @@ def export_anonymized(
     overwrite: bool = False,
     allow_unreviewed: bool = False,
     protect=(),
-) -> ExportResult:
+) -> Generator[Progress, None, ExportResult]:
     """Anonymize the approved people and write the photo, the manifest line, masks and record.
+
+    A generator: it yields :class:`~napari_fuzzy_people.core.Progress` between
+    its stages (``"anonymize"``, ``"write"``) and returns the
+    :class:`ExportResult`. Closed before it returns (a Cancel), it writes
+    nothing.
 
     Parameters
     ----------
@@ -232,8 +252,10 @@ def export_anonymized(
             recover(f)
         refuse_target(final_path(target), inputs, overwrite)  # fail before the work
         approved = review.approved_labels()
+        yield Progress("anonymize", 0, 2)
         params = settings.params(labels) if approved else {}
         out = settings.apply(image, labels, approved, rng=seed)
+        yield Progress("write", 1, 2)
         manifest = read_manifest(folder)
         with Transaction() as tx:
             written = stage_image(
@@ -296,7 +318,7 @@ def export_anonymized(
                     check=lambda final: refuse_target(final, inputs, overwrite),
                 )
                 result = ExportResult(written, manifest_path, masks_path, record_path)
-            tx.commit()
+            tx.commit()  # no yield after this: a Cancel now would come too late to be true
     return result
 
 

@@ -8,6 +8,11 @@
 
 import importlib
 
+from ._triton import install as _keep_triton_out
+
+# Before anything here imports torch: see _triton for the crash this prevents.
+_keep_triton_out()
+
 # Names resolve on first use (PEP 562), so ``models.weights`` can be used
 # (e.g. to pre-download checkpoints) without importing torch.
 _EXPORTS = {

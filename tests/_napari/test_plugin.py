@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_fuzzy_people._napari._qt.panel import FuzzyPeopleWidget
 from napari_fuzzy_people._napari._sample_data import astronaut_people
-from napari_fuzzy_people._napari._widget import FuzzyPeopleWidget
 from napari_fuzzy_people.core import grow
-
-PLUGIN = "napari-fuzzy-people"
+from scenes import PLUGIN, idle
 
 
 def test_manifest_validates():
@@ -49,69 +48,70 @@ def test_sample_opens_a_photo_and_a_people_layer(viewer_with_sample):
 
 
 def test_panel_docks_and_picks_the_layers(viewer_with_sample):
-    viewer, widget = viewer_with_sample
-    assert isinstance(widget, FuzzyPeopleWidget)
-    assert widget.image_layer.value is viewer.layers["astronaut"]
-    assert widget.labels_choice.value is viewer.layers["astronaut people"]
+    viewer, panel = viewer_with_sample
+    assert isinstance(panel, FuzzyPeopleWidget)
+    c = panel.controller
+    assert c.photo_layer is viewer.layers["astronaut"]
+    assert panel.photo.photo_combo.currentText() == "astronaut"
+    assert panel.photo.masks_combo.currentText() == "astronaut people"
     # Privacy-first defaults.
-    assert widget.method.value == "scramble"
-    assert widget.background_only.value and widget.relative.value
+    assert c.settings.method == "scramble" and c.settings.source == "background"
+    assert c.settings.relative and panel.anonymize.background_only.isChecked()
 
 
-def run_apply(qtbot, widget):
-    widget.apply()
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=30_000)
+def adopt_sample(qtbot, panel):
+    viewer = panel.controller.viewer
+    panel.controller.adopt(viewer.layers["astronaut people"])
+    idle(qtbot, panel.controller)
+    return viewer.layers["astronaut people"].data
+
+
+def run_apply(qtbot, panel):
+    panel.controller.apply()
+    idle(qtbot, panel.controller)
 
 
 @pytest.mark.parametrize("method", ["scramble", "pixelate", "blur", "fill"])
 def test_apply_changes_approved_people_and_nothing_else(viewer_with_sample, qtbot, method):
-    viewer, widget = viewer_with_sample
+    viewer, panel = viewer_with_sample
+    c = panel.controller
     original = viewer.layers["astronaut"].data.copy()
-    widget.adopt(viewer.layers["astronaut people"])
-    labels = viewer.layers["astronaut people"].data
-    run_apply(qtbot, widget)
-    assert "Nobody is approved" in widget.status.value  # nothing leaves unreviewed
+    labels = adopt_sample(qtbot, panel)
+    run_apply(qtbot, panel)
+    assert "Nobody is approved" in panel.job.status.text()  # nothing leaves unreviewed
     assert "astronaut (fuzzy)" not in viewer.layers
-    widget.review.approve_all()
-    widget.method.value = method
-    run_apply(qtbot, widget)
+    c.approve_all()
+    c.update_settings(method=method)
+    run_apply(qtbot, panel)
     out = viewer.layers["astronaut (fuzzy)"].data
-    margin = widget.parameters(labels)["margin"]
-    region = grow(labels, margin) > 0
+    region = grow(labels, c.settings.params(labels)["margin"]) > 0
     np.testing.assert_array_equal(viewer.layers["astronaut"].data, original)
     np.testing.assert_array_equal(out[~region], original[~region])
     changed = np.any(out != original, axis=-1)
     assert changed[labels > 0].mean() > 0.5
-    assert "1 person" in widget.status.value
+    assert "1 person" in panel.job.status.text()
 
 
 def test_apply_again_updates_the_result_layer(viewer_with_sample, qtbot):
-    viewer, widget = viewer_with_sample
-    widget.adopt(viewer.layers["astronaut people"])
-    widget.review.approve_all()
-    run_apply(qtbot, widget)
+    viewer, panel = viewer_with_sample
+    adopt_sample(qtbot, panel)
+    panel.controller.approve_all()
+    run_apply(qtbot, panel)
     first = viewer.layers["astronaut (fuzzy)"].data.copy()
-    run_apply(qtbot, widget)
+    run_apply(qtbot, panel)
     assert [layer.name for layer in viewer.layers].count("astronaut (fuzzy)") == 1
     assert not np.array_equal(viewer.layers["astronaut (fuzzy)"].data, first)  # fresh entropy
 
 
-def test_method_choice_shows_its_own_strength(viewer_with_sample):
-    _, widget = viewer_with_sample
-    widget.method.value = "pixelate"
-    assert widget.strength.label == "Block (px)" and not widget.background_only.visible
-    widget.method.value = "fill"
-    assert not widget.strength.visible
-
-
 def test_errors_from_the_engine_reach_the_status_line(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
     viewer.add_image(np.zeros((20, 20), np.uint8), name="flat")
-    widget.adopt(viewer.add_labels(np.ones((20, 20), np.uint8), name="people"))
-    widget.review.approve_all()
-    run_apply(qtbot, widget)  # the mask covers every pixel: nothing to pick from
-    assert "whole image" in widget.status.value
+    panel.controller.adopt(viewer.add_labels(np.ones((20, 20), np.uint8), name="people"))
+    idle(qtbot, panel.controller)
+    panel.controller.approve_all()
+    run_apply(qtbot, panel)  # the mask covers every pixel: nothing to pick from
+    assert "whole image" in panel.job.status.text()
     assert "flat (fuzzy)" not in viewer.layers
 
 

@@ -1,0 +1,199 @@
+"""The controller's output actions: settings, the live preview, Apply and Export.
+
+A mixin of :class:`~napari_fuzzy_people._napari.controller.Controller`. The
+anonymized pixels are computed in workers; only showing them happens on the
+GUI thread, in a layer the session made and reuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image
+from napari.qt.threading import create_worker
+
+from ..core import ReviewModel
+from ..io.export import export_path
+from ..io.record import default_review_folder
+from . import _layers
+from ._events import Severity, drive, people
+from ._jobs import anonymize_job, export_job
+from ._layers import layer_photo_path
+
+__all__ = ["OutputActions"]
+
+
+class OutputActions:
+    """Settings, preview, Apply, Export."""
+
+    # -- settings and preview ----------------------------------------------------
+
+    def update_settings(self, **changes) -> bool:
+        """Change how people are anonymized; False (and a notice) if the result is invalid."""
+        try:
+            settings = replace(self.settings, **changes)
+        except (TypeError, ValueError) as err:
+            self.say(f"Setting not changed: {err}", Severity.WARNING)
+            return False
+        if settings != self.settings:
+            self.settings = settings
+            self.settings_changed.emit(settings)
+            self._update_preview()
+        return True
+
+    def set_preview(self, on: bool) -> None:
+        """Show the anonymized photo live, in a layer under the people."""
+        self._preview_on = bool(on)
+        if not on:
+            self._remove_own("preview")
+            self.preview_changed.emit("off")
+        self._update_preview()
+
+    def _update_preview(self) -> None:
+        if not self._preview_on or self._closed:
+            return
+        if self._preview_worker is not None:
+            self._preview_pending = True  # the newest settings win when it ends
+            return
+        try:
+            image = self._photo_pixels()
+        except ValueError:
+            return
+        if self.people_layer is None:
+            return
+        labels = np.asarray(self.people_layer.data).copy()
+        approved = self.review.approved_labels()
+        source = self.photo_layer
+        self._preview_pending = False
+        job = anonymize_job(image, labels, approved, self.settings)
+        worker = create_worker(drive, job, _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(lambda out: self._show("preview", source, out, " (preview)"))
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._preview_done)
+        self._preview_worker = worker
+        self.preview_changed.emit("updating")
+        worker.start()
+
+    def _preview_done(self) -> None:
+        self._preview_worker = None
+        if self._preview_pending:
+            self._update_preview()
+        elif self._preview_on:
+            self.preview_changed.emit("ready")
+
+    def _show(self, role: str, source: Image, out: np.ndarray, suffix: str) -> None:
+        if source is not self.photo_layer or (role == "preview" and not self._preview_on):
+            return
+        self._own[role] = _layers.show_image(
+            self.viewer, self._own.get(role), source, out, f"{source.name}{suffix}",
+            below=self.people_layer if role == "preview" else None,
+        )  # fmt: skip
+
+    # -- apply and export --------------------------------------------------------
+
+    def _inputs(self):
+        image = self._photo_pixels()
+        if self.people_layer is None:
+            raise ValueError("Find people (or use masks you have) first.")
+        return image, np.asarray(self.people_layer.data).copy()
+
+    def apply(self) -> None:
+        """Anonymize the approved people into a new layer (the photo layer stays as it is)."""
+        try:
+            image, labels = self._inputs()
+        except ValueError as err:
+            self.say(str(err), Severity.WARNING)
+            return
+        approved = self.review.approved_labels()
+        if not approved:
+            self.say("Nobody is approved yet: approve people (A) first.", Severity.WARNING)
+            return
+        source = self.photo_layer
+
+        def done(out):
+            self._show("result", source, out, " (fuzzy)")
+            self.say(f"Anonymized {people(len(approved))} into a new layer.", toast=True)
+
+        self._run("apply", anonymize_job(image, labels, approved, self.settings), done)
+
+    def export_target(self, folder) -> Path:
+        """Where :meth:`export` would write the photo in ``folder``."""
+        source = layer_photo_path(self.photo_layer) if self.photo_layer is not None else None
+        fmt = self.photo.format if self.photo is not None else None
+        name = self.photo_layer.name if self.photo_layer is not None else "image"
+        return export_path(folder, name, source, fmt=fmt)
+
+    def default_review_folder(self, folder) -> Path:
+        source = layer_photo_path(self.photo_layer) if self.photo_layer is not None else None
+        return default_review_folder(folder, source)
+
+    def export(
+        self,
+        folder,
+        *,
+        review_folder=None,
+        overwrite: bool = False,
+        allow_unreviewed: bool = False,
+        force_png: bool = False,
+    ):
+        """Export the anonymized photo to ``folder`` (shareable), its masks and record to
+        ``review_folder`` (private; default: beside the original photo). In a worker."""
+        try:
+            image, labels = self._inputs()
+        except ValueError as err:
+            self.say(str(err), Severity.WARNING)
+            return None
+        unreviewed = self.review.unreviewed_labels()
+        if unreviewed and not allow_unreviewed:
+            self.say(
+                f"{people(len(unreviewed))} not reviewed yet (labels {unreviewed}); they "
+                "would be exported unanonymized.",
+                Severity.WARNING,
+            )
+            return None
+        source = layer_photo_path(self.photo_layer)
+        review_folder = review_folder or self.default_review_folder(folder)
+        approved = len(self.review.approved_labels())
+        gen = export_job(
+            image,
+            labels,
+            ReviewModel.from_dict(self.review.to_dict()),  # the reviewer may go on meanwhile
+            self.settings,
+            folder,
+            name=self.photo_layer.name,
+            source=source if source is not None and source.is_file() else None,
+            photo=self.photo,
+            models=self._models_used(),
+            options=dict(
+                review_folder=review_folder,
+                overwrite=overwrite,
+                allow_unreviewed=allow_unreviewed,
+                force_png=force_png,
+            ),
+        )
+
+        def done(result):
+            self.say(
+                f"Exported {people(approved)} anonymized to {result.image}. Masks and "
+                f"record (private, not for sharing): {result.record.parent}.",
+                toast=True,
+            )
+
+        return self._run("export", gen, done, cancel_text="Export cancelled: nothing was written.")
+
+    def _models_used(self) -> list[dict]:
+        used = []
+        for role in ("detector", "segmenter"):
+            cached = self._loaded.get(role)
+            if cached is not None:
+                model = cached[1]
+                used.append(
+                    {
+                        "role": role,
+                        "name": getattr(model, "name", type(model).__name__),
+                        "path": getattr(model, "checkpoint_path", None),
+                    }
+                )
+        return used

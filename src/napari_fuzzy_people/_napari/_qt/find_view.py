@@ -1,0 +1,118 @@
+"""Finding people: which models, where their weights are, and the Find button."""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._common import combo
+
+__all__ = ["DETECTORS", "SEGMENTERS", "FindView"]
+
+#: (label, torchvision name): which is fast and which accurate, in plain words.
+DETECTORS = [
+    ("ResNet-50 (accurate; about 4 s on a CPU)", "fasterrcnn_resnet50_fpn_v2"),
+    ("MobileNet (fast; about 0.5 s)", "fasterrcnn_mobilenet_v3_large_fpn"),
+]
+SEGMENTERS = [
+    ("SAM ViT-B (fastest)", "vit_b"),
+    ("SAM ViT-L", "vit_l"),
+    ("SAM ViT-H (largest, slowest)", "vit_h"),
+]
+
+
+class _FileField(QWidget):
+    """A path, typed or browsed for; empty means "download the default"."""
+
+    def __init__(self, placeholder: str):
+        super().__init__()
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        browse = QToolButton()
+        browse.setText("…")
+        browse.clicked.connect(self._browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit)
+        layout.addWidget(browse)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Weights file", "", "PyTorch (*.pth *.pt)")
+        if path:
+            self.edit.setText(path)
+
+    def value(self) -> str | None:
+        return self.edit.text().strip() or None
+
+
+class FindView(QWidget):
+    """The detector and Segment Anything choices, and Find people."""
+
+    def __init__(self, controller):
+        super().__init__()
+        self.controller = controller
+        m = controller.models
+        self.detector = combo()
+        for label, name in DETECTORS:
+            self.detector.addItem(label, name)
+        self.detector.setCurrentIndex(self.detector.findData(m.detector))
+        self.segmenter = combo()
+        for label, name in SEGMENTERS:
+            self.segmenter.addItem(label, name)
+        self.segmenter.setCurrentIndex(self.segmenter.findData(m.segmenter))
+        self.min_score = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05)
+        self.min_score.setValue(m.min_score)
+        self.show_boxes = QCheckBox("Show the detector's boxes")
+        self.detector_file = _FileField("download once (or choose a file)")
+        self.segmenter_file = _FileField("download once (or choose a file)")
+        self.find_button = QPushButton("Find people")
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Detector", self.detector)
+        form.addRow("Segmenter", self.segmenter)
+        form.addRow("Min. score", self.min_score)
+        form.addRow("Detector file", self.detector_file)
+        form.addRow("SAM file", self.segmenter_file)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(self.show_boxes)
+        layout.addWidget(self.find_button)
+
+        self.find_button.clicked.connect(self._find)
+        self.show_boxes.toggled.connect(controller.set_show_boxes)
+        controller.job_changed.connect(self.render)
+        controller.photo_changed.connect(self.render)
+        self.render()
+
+    def _choice(self) -> dict:
+        return {
+            "detector": self.detector.currentData(),
+            "detector_file": self.detector_file.value(),
+            "min_score": round(self.min_score.value(), 2),
+            "segmenter": self.segmenter.currentData(),
+            "segmenter_file": self.segmenter_file.value(),
+        }
+
+    def _find(self) -> None:
+        self.controller.set_models(**self._choice())
+        self.controller.find_people()
+
+    def segmenter_choice(self) -> dict:
+        """The segmenter part of the choice (prompts need only that)."""
+        choice = self._choice()
+        return {k: choice[k] for k in ("segmenter", "segmenter_file")}
+
+    def render(self, *_) -> None:
+        c = self.controller
+        self.find_button.setEnabled(not c.busy and c.photo_layer is not None)

@@ -1,0 +1,34 @@
+"""A viewer with the docked panel, tiny real models, and synthetic street photos."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from doubles import tiny_detector, tiny_segmenter
+from scenes import PLUGIN, street
+
+
+@pytest.fixture
+def panel(make_napari_viewer):
+    """(viewer, panel): napari with the Fuzzy People panel docked, as a user opens it."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    return viewer, widget
+
+
+@pytest.fixture
+def tiny_models():
+    """Functions that build the tiny real models (called in the panel's worker)."""
+    return {"detector": tiny_detector, "segmenter": tiny_segmenter}
+
+
+@pytest.fixture
+def photo_file(tmp_path):
+    """A street photo saved as a JPEG in its own folder; returns (path, pixels, labels)."""
+    image, labels = street()
+    path = tmp_path / "photos" / "street.jpg"
+    path.parent.mkdir()
+    Image.fromarray(image).save(path, quality=95)
+    with Image.open(path) as im:
+        decoded = np.asarray(im)
+    return path, decoded, labels
