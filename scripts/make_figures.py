@@ -120,7 +120,7 @@ def panel_screenshots():
         if not shutil.which("xvfb-run"):
             print("skipping the panel pictures: no display and no xvfb-run", file=sys.stderr)
             return
-        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1500x1100x24", *cmd]
+        cmd = ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", *cmd]
     subprocess.run(cmd, check=True)
 
 

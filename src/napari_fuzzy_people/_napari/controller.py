@@ -247,11 +247,12 @@ class Controller(ReviewActions, FindingActions, OutputActions):
                 del self._own[role]
         if layer is self.photo_layer:
             self.set_photo_layer(None)
-            self.say("The photo layer was removed: choose a photo.", Severity.WARNING)
+            # Said in the panel only: the person removed it (or napari is closing).
+            self.say("The photo layer was removed: choose a photo.")
         if layer is self.people_layer:
             self._bind_people(None)
             self._set_review(ReviewModel())
-            self.say("The people layer was removed, and its review with it.", Severity.WARNING)
+            self.say("The people layer was removed, and its review with it.")
         self.photo_changed.emit()
 
     def _remove_own(self, *roles: str) -> None:

@@ -1,6 +1,7 @@
 """Open napari on the sample photo with the Fuzzy People panel docked.
 
     python -m napari_fuzzy_people._napari.demo [--screenshot PATH] [--apply]
+        [--screenshots FOLDER [--size 1366x768]]
 
 With ``--screenshot`` the window is drawn, saved to PATH and closed (used for
 the docs' pictures); ``--apply`` first approves the sample's person and runs
@@ -30,6 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--screenshots", metavar="FOLDER", help="walk through the workflow, saving each step"
     )
+    parser.add_argument(
+        "--size", default="1366x768", help="window size for --screenshots (a laptop's screen)"
+    )
     args = parser.parse_args(argv)
     if not has_display():
         print(
@@ -49,7 +53,8 @@ def main(argv=None) -> int:
     session.adopt(viewer.layers["astronaut people"])
     wait_idle(session)
     if args.screenshots:
-        walkthrough(viewer, session, args.screenshots)
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        walkthrough(viewer, session, args.screenshots, size=(width, height))
         viewer.close()
         return 0
     if args.screenshot:

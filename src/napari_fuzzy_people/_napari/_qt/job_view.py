@@ -45,13 +45,16 @@ class JobView(QWidget):
         self.cancel_button.setEnabled(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(row(self.progress, self.cancel_button))
+        self.bar = row(self.progress, self.cancel_button)
+        self.bar.setVisible(False)  # shown while a job runs
+        layout.addWidget(self.bar)
         layout.addWidget(self.status)
         self.cancel_button.clicked.connect(controller.cancel)
         controller.job_changed.connect(self.render)
         controller.notice.connect(self.show_notice)
 
     def render(self, job: JobState | None) -> None:
+        self.bar.setVisible(job is not None)
         self.progress.setVisible(job is not None)
         self.cancel_button.setEnabled(job is not None and job.cancellable and not job.cancelling)
         if job is None:

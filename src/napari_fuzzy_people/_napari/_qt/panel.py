@@ -59,6 +59,9 @@ class FuzzyPeopleWidget(QWidget):
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidget(content)
         self.scroll.setMinimumHeight(160)
+        # Wide enough for the content and its scroll bar: nothing is cut at the right.
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        self.scroll.setMinimumWidth(content.minimumSizeHint().width() + bar)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.scroll, 1)
