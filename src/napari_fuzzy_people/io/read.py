@@ -30,15 +30,18 @@ from PIL import (
 from .errors import ImageReadError
 from .icc import ProfileError, clean_profile
 from .source import (
+    _PHOTOS,
     ENV_MAX_BYTES,
     MAX_BYTES,
     SUPPORTED_FORMATS,
     _check_size,
+    _check_tiff_samples,
     _decoding,
     _limit,
     _read_bytes,
     _refuse_truncated,
     _sniff,
+    _tiff_samples,
     sniff_format,
 )
 
@@ -204,9 +207,6 @@ def _decode(data: bytes, fmt: str, shown: str, limit: int):
     return pixels, mode, icc, jpeg, orientation
 
 
-_PHOTOS = "photos must be 8- or 16-bit gray, RGB(A), palette or CMYK"
-
-
 def _check_header(im: ImageFile.ImageFile, fmt: str, shown: str) -> None:
     if im.mode not in _MODES:
         raise ImageReadError(f"{shown}: {fmt} pixel mode {im.mode!r} is not supported; {_PHOTOS}")
@@ -256,47 +256,6 @@ def _open_checked(data: bytes, fmt: str, shown: str, samples) -> ImageFile.Image
             f"{shown}: TIFF pixel layout is not supported ({photometric}, {count} "
             f"sample{'s' if count > 1 else ''} of {bits} bits: {err}); {_PHOTOS}"
         ) from err
-
-
-# TIFF SampleFormat values, named when we refuse them.
-_SAMPLE_KINDS = {
-    1: "integer",
-    2: "signed integer",
-    3: "float",
-    4: "untyped",
-    5: "complex integer",
-    6: "complex float",
-}
-
-
-def _tiff_samples(data: bytes) -> tuple[int, int, int, str] | None:
-    """SampleFormat, BitsPerSample, SamplesPerPixel and photometric of the first page.
-
-    None when tifffile cannot parse the file: Pillow will then report the damage.
-    """
-    try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            page = tif.pages.first
-            photometric = getattr(page.photometric, "name", str(page.photometric))
-            return (
-                int(page.sampleformat),
-                int(page.bitspersample),
-                int(page.samplesperpixel),
-                photometric,
-            )
-    except Exception:
-        return None
-
-
-def _check_tiff_samples(samples: tuple[int, int, int, str], shown: str) -> None:
-    # Pillow opens some of these (float gray as 'F', int8 as if unsigned) and fails
-    # to open others as "unknown pixel mode"; name the pixel type instead.
-    kind, bits = samples[:2]
-    if kind not in (1, 4) or bits > 16:
-        name = _SAMPLE_KINDS.get(kind, f"sample format {kind}")
-        raise ImageReadError(
-            f"{shown}: TIFF {name} ({bits}-bit) pixels are not supported; {_PHOTOS}"
-        )
 
 
 def _pillow(im: ImageFile.ImageFile):

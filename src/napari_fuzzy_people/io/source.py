@@ -10,6 +10,7 @@ decoder raises into an :class:`ImageReadError` that names the file.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import re
 import stat
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from PIL import Image, ImageFile
 
 from .errors import ImageReadError
@@ -35,6 +37,7 @@ ENV_MAX_BYTES = "NAPARI_FUZZY_PEOPLE_MAX_BYTES"
 SUPPORTED_FORMATS = ("JPEG", "PNG", "TIFF")
 
 _SUPPORTED = "JPEG, PNG or TIFF"
+_PHOTOS = "photos must be 8- or 16-bit gray, RGB(A), palette or CMYK"
 
 
 def sniff_format(path) -> str:
@@ -270,3 +273,44 @@ def _refuse_truncated() -> Iterator[None]:
             _truncation_users -= 1
             if _truncation_users == 0:
                 ImageFile.LOAD_TRUNCATED_IMAGES = _truncation_saved
+
+
+# TIFF SampleFormat values, named when we refuse them.
+_SAMPLE_KINDS = {
+    1: "integer",
+    2: "signed integer",
+    3: "float",
+    4: "untyped",
+    5: "complex integer",
+    6: "complex float",
+}
+
+
+def _tiff_samples(data: bytes) -> tuple[int, int, int, str] | None:
+    """SampleFormat, BitsPerSample, SamplesPerPixel and photometric of the first page.
+
+    None when tifffile cannot parse the file: Pillow will then report the damage.
+    """
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages.first
+            photometric = getattr(page.photometric, "name", str(page.photometric))
+            return (
+                int(page.sampleformat),
+                int(page.bitspersample),
+                int(page.samplesperpixel),
+                photometric,
+            )
+    except Exception:
+        return None
+
+
+def _check_tiff_samples(samples: tuple[int, int, int, str], shown: str) -> None:
+    # Pillow opens some of these (float gray as 'F', int8 as if unsigned) and fails
+    # to open others as "unknown pixel mode"; name the pixel type instead.
+    kind, bits = samples[:2]
+    if kind not in (1, 4) or bits > 16:
+        name = _SAMPLE_KINDS.get(kind, f"sample format {kind}")
+        raise ImageReadError(
+            f"{shown}: TIFF {name} ({bits}-bit) pixels are not supported; {_PHOTOS}"
+        )
