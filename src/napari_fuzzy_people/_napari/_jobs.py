@@ -149,11 +149,35 @@ def read_photo_job(path: Path):
 
 @job
 def anonymize_job(image, labels, approved, settings: AnonymizeSettings):
-    """The anonymized image (nobody approved: a copy)."""
-    yield Progress("anonymize", 0, 1)
+    """The anonymized image (nobody approved: a copy), as levels to show (see :func:`pyramid`)."""
+    yield Progress("anonymize", 0, 2)
     out = settings.apply(image, labels, approved)
-    yield Progress("anonymize", 1, 1)  # a Cancel here drops the result
-    return out
+    yield Progress("anonymize", 1, 2)  # a Cancel here drops the result
+    return pyramid(out)
+
+
+#: Past this many pixels a result is shown as a pyramid (napari then draws only
+#: the level that fits the screen, instead of uploading every pixel at once).
+PYRAMID_PIXELS = 1 << 22
+
+
+def pyramid(image: np.ndarray) -> list[np.ndarray]:
+    """``[image]``, or ``image`` and its halvings (2x2 means) down to about a screen.
+
+    Examples
+    --------
+    >>> [level.shape for level in pyramid(np.zeros((4000, 3000, 3), np.uint8))]
+    [(4000, 3000, 3), (2000, 1500, 3), (1000, 750, 3)]
+    """
+    levels = [image]
+    while levels[-1].shape[0] * levels[-1].shape[1] > PYRAMID_PIXELS:
+        last = levels[-1]
+        h, w = last.shape[0] // 2 * 2, last.shape[1] // 2 * 2
+        if min(h, w) < 2:
+            break
+        quads = last[:h, :w].reshape(h // 2, 2, w // 2, 2, *last.shape[2:])
+        levels.append(quads.mean(axis=(1, 3), dtype=np.float32).astype(last.dtype))
+    return levels
 
 
 @job

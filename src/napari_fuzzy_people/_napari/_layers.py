@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from napari.layers import Image, Labels, Points, Shapes
-from qtpy.QtCore import QTimer
 
 __all__ = [
     "REVIEW_KEY",
@@ -55,44 +54,35 @@ def layer_photo_path(layer) -> Path | None:
     return Path(path) if path else None
 
 
-def show_image(viewer, layer: Image | None, source: Image, data, name: str, *, below=None):
-    """Put ``data`` in ``layer`` (made now if None) over ``source``'s place; returns the layer.
+def show_image(viewer, layer: Image | None, source: Image, levels, name: str, *, below=None):
+    """Show ``levels`` (one image, or a pyramid) in ``layer``, made now if None; returns it.
 
-    Setting the data of a layer that exists costs the GUI thread far less than
-    making a new one, so the preview and the result each keep theirs.
+    A pyramid lets napari draw only the level that fits the screen, so a large
+    result costs the GUI thread little; the layer is made once and reused.
     """
     active = viewer.layers.selection.active
-    if layer is not None and layer in viewer.layers:
+    multiscale = len(levels) > 1
+    data = levels if multiscale else levels[0]
+    if layer is not None and layer in viewer.layers and layer.multiscale == multiscale:
         layer.data = data
     else:
-        # Making a layer and drawing a large image are each a long pause for the GUI
-        # thread: a small copy goes in first, the full image in the next turn of the
-        # event loop.
-        step = max(1, int(np.ceil(np.sqrt(data.shape[0] * data.shape[1] / _FIRST_PIXELS))))
+        if layer is not None and layer in viewer.layers:
+            viewer.layers.remove(layer)
         layer = viewer.add_image(
-            data[::step, ::step],
+            data,
             name=name,
             rgb=source.rgb,
-            scale=np.asarray(source.scale) * step,
+            multiscale=multiscale,
+            scale=source.scale,
             translate=source.translate,
             contrast_limits=None if source.rgb else source.contrast_limits,
         )
-        if step > 1:
-            QTimer.singleShot(0, lambda: _fill(layer, data, source.scale))
         if below is not None and below in viewer.layers:
             # Under the people layer: the masks stay visible over the preview.
             viewer.layers.move(viewer.layers.index(layer), viewer.layers.index(below))
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active  # keep the reviewer's tools (and A/R/N)
     return layer
-
-
-_FIRST_PIXELS = 1 << 20
-
-
-def _fill(layer: Image, data, scale) -> None:
-    layer.data = data
-    layer.scale = scale
 
 
 def show_boxes(viewer, layer: Shapes | None, image_layer: Image, boxes) -> Shapes | None:
