@@ -141,7 +141,7 @@ def test_one_export_at_a_time_per_folder(folders):
     shared, private = folders
     with locked(shared, private):
         with pytest.raises(ExportError, match="another export is writing into this folder"):
-            with locked(private):
+            with locked(private, wait=0.1):
                 pass
     with locked(private):  # released
         pass

@@ -247,15 +247,16 @@ def export_steps(
     masks = _checked_labels(labels, image, target)
     inputs = [p for p in (source, *protect) if p is not None]
     folders = [f for f in (folder, review_folder) if f is not None]
+    refuse_target(final_path(target), inputs, overwrite)  # fail before the work
+    approved = review.approved_labels()
+    yield Progress("anonymize", 0, 2)
+    params = settings.params(labels) if approved else {}
+    out = settings.apply(image, labels, approved, rng=seed)
+    yield Progress("write", 1, 2)
+    # Only the writing holds the folders: parallel exports anonymize side by side.
     with locked(*folders):
         for f in folders:
             recover(f)
-        refuse_target(final_path(target), inputs, overwrite)  # fail before the work
-        approved = review.approved_labels()
-        yield Progress("anonymize", 0, 2)
-        params = settings.params(labels) if approved else {}
-        out = settings.apply(image, labels, approved, rng=seed)
-        yield Progress("write", 1, 2)
         manifest = read_manifest(folder)
         with Transaction() as tx:
             written = stage_image(

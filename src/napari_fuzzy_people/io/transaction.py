@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -287,16 +288,18 @@ def _unlink(paths) -> int:
 
 
 @contextlib.contextmanager
-def locked(*folders) -> Iterator[None]:
+def locked(*folders, wait: float = 60.0) -> Iterator[None]:
     """Hold an exclusive lock on each folder (POSIX ``flock`` on the folder itself).
 
-    No lock file is left behind. Where the system or file system has no such
-    locks, it goes on unguarded.
+    Waits up to ``wait`` seconds for another export to finish its writes
+    (parallel workers take turns at the folder). No lock file is left behind.
+    Where the system or file system has no such locks, it goes on unguarded.
 
     Raises
     ------
     ExportError
-        Another process (or another export of this one) holds a folder.
+        Another process (or another export of this one) held a folder for
+        longer than ``wait``.
     """
     try:
         import fcntl
@@ -305,18 +308,23 @@ def locked(*folders) -> Iterator[None]:
         return
     fds: list[int] = []
     try:
-        for folder in sorted({Path(f).resolve() for f in folders}):
+        for folder in sorted({Path(f).resolve() for f in folders}):  # one order: no deadlock
             fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             fds.append(fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ExportError(
-                    f"{folder}: another export is writing into this folder right now; "
-                    "wait for it to finish"
-                ) from None
-            except OSError:
-                pass
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ExportError(
+                            f"{folder}: another export is writing into this folder right "
+                            "now; wait for it to finish"
+                        ) from None
+                    time.sleep(0.02)
+                except OSError:
+                    break
         yield
     finally:
         for fd in fds:
