@@ -85,6 +85,11 @@ def tiny_segmenter(seed=0):
     return SamSegmenter(build_tiny_sam(seed), device="cpu", name="tiny-sam")
 
 
+def tiny_models():
+    """(detector, segmenter): the tiny real models, for ``--models doubles:tiny_models``."""
+    return tiny_detector(), tiny_segmenter()
+
+
 def coco_people() -> list[dict]:
     """The shared coco-people photos' entries, or skip (a user's clone lacks them)."""
     if not (COCO_PEOPLE / "annotations.json").is_file():

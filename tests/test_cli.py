@@ -330,14 +330,14 @@ def test_running_again_skips_what_is_exported(tmp_path):
 def test_any_exception_is_one_line_and_the_batch_goes_on(
     tmp_path, monkeypatch, capsys, error, shown
 ):
-    import napari_fuzzy_people.cli as cli
+    import napari_fuzzy_people.batch.tasks as cli
 
     make_pair(tmp_path, "a", 0)
     make_pair(tmp_path, "b", 1)
     real = cli.read_photo
 
     def flaky(path, **kwargs):
-        if path.name == "a.png":
+        if Path(path).name == "a.png":
             raise error
         return real(path, **kwargs)
 

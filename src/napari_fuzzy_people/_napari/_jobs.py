@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from ..core import AnonymizeSettings, Progress, ReviewModel
 from ..io.errors import ExportError
 from ..io.read import Photo, orient, read_photo
 from ..io.record import export_steps
+from ..models.choice import ModelChoice, build_detector, build_segmenter, load_models
 
 __all__ = [
     "JobFailed",
@@ -60,40 +60,20 @@ def job(func):
     return generator
 
 
-@dataclass(frozen=True)
-class ModelChoice:
-    """Which models Find people and the prompts use, and where their weights are."""
-
-    detector: str = "fasterrcnn_resnet50_fpn_v2"
-    detector_file: str | None = None
-    min_score: float = 0.5
-    segmenter: str = "vit_b"
-    segmenter_file: str | None = None
-
-
 def load_detector(choice: ModelChoice):
     """The person detector, downloading its weights on first use (progress in napari)."""
-    from ..models import TorchvisionDetector, weights
-
-    if choice.detector_file is None:
-        with progress(desc=f"Downloading {choice.detector}") as bar:
-            weights.resolve(choice.detector, default=choice.detector, progressbar=bar)
-    return TorchvisionDetector(
-        choice.detector,
-        checkpoint=choice.detector_file or "default",
-        score_threshold=choice.min_score,
-    )
+    if choice.factory:
+        return load_models(choice)[0]
+    with progress(desc=f"Downloading {choice.detector}") as bar:
+        return build_detector(choice, progressbar=bar)
 
 
 def load_segmenter(choice: ModelChoice):
     """Segment Anything, downloading its weights on first use (progress in napari)."""
-    from ..models import SamSegmenter, weights
-
-    name = f"sam_{choice.segmenter}"
-    if choice.segmenter_file is None:
-        with progress(desc=f"Downloading {name}") as bar:
-            weights.resolve(name, default=name, progressbar=bar)
-    return SamSegmenter.load(choice.segmenter, checkpoint=choice.segmenter_file or "default")
+    if choice.factory:
+        return load_models(choice)[1]
+    with progress(desc=f"Downloading sam_{choice.segmenter}") as bar:
+        return build_segmenter(choice, progressbar=bar)
 
 
 @job

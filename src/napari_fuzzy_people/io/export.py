@@ -63,12 +63,19 @@ SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif"}
 
 
 def export_path(
-    folder, name: str, source=None, *, fmt: str | None = None, force_png: bool = False
+    folder,
+    name: str,
+    source=None,
+    *,
+    fmt: str | None = None,
+    force_png: bool = False,
+    stem: str | None = None,
 ) -> Path:
     """Where the anonymized copy goes: ``folder/<stem>_fuzzy<suffix>``.
 
-    The stem is the input file's (``source``), else ``name`` with path
-    separators replaced, so a layer name cannot point outside ``folder``. The
+    The stem is ``stem`` if given, else the input file's (``source``), else
+    ``name``; path separators are replaced, so no name points outside
+    ``folder``. The
     suffix follows the format: ``fmt`` (what the input really is, e.g.
     :attr:`Photo.format <napari_fuzzy_people.io.read.Photo>`), else the
     input's suffix. The input's own spelling is kept when it names that
@@ -90,7 +97,9 @@ def export_path(
         suffix = SUFFIXES.get(fmt, ".png")
     if force_png or suffix not in FORMATS:
         suffix = ".png"
-    stem = Path(source).stem if source else re.sub(r"[/\\\x00]", "_", str(name))
+    if stem is None:
+        stem = Path(source).stem if source else str(name)
+    stem = re.sub(r"[/\\\x00]", "_", stem)
     if stem in ("", ".", ".."):
         stem = "image"
     return Path(folder) / f"{stem}_fuzzy{suffix}"

@@ -176,6 +176,7 @@ def export_steps(
     overwrite: bool = False,
     allow_unreviewed: bool = False,
     protect=(),
+    stem: str | None = None,
 ) -> Generator[Progress, None, ExportResult]:
     """Anonymize the approved people and write the photo, the manifest line, masks and record.
 
@@ -218,6 +219,8 @@ def export_steps(
         they are in the photo; the record lists them). Refused by default.
     protect : iterable of path-like
         Files that must never be written (the other inputs of a batch).
+    stem : str, optional
+        The output's name before ``_fuzzy`` (default: the photo file's).
 
     Returns
     -------
@@ -242,7 +245,12 @@ def export_steps(
     folder, review_folder = check_folders(folder, review_folder)
     source = None if photo is None else photo.path
     target = export_path(
-        folder, name, source, fmt=None if photo is None else photo.format, force_png=force_png
+        folder,
+        name,
+        source,
+        fmt=None if photo is None else photo.format,
+        force_png=force_png,
+        stem=stem,
     )
     masks = _checked_labels(labels, image, target)
     inputs = [p for p in (source, *protect) if p is not None]

@@ -19,6 +19,8 @@ _EXPORTS = {
     "DETECTORS": "detector",
     "PersonDetector": "detector",
     "TorchvisionDetector": "detector",
+    "ModelChoice": "choice",
+    "load_models": "choice",
     "propose_people": "propose",
     "run": "propose",
     "SAM_TYPES": "segmenter",

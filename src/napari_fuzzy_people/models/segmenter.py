@@ -61,9 +61,17 @@ class SamSegmenter:
     """
 
     def __init__(
-        self, sam: Sam, *, device=None, cache_size: int = 4, chunk_pixels=1 << 26, name="sam"
+        self,
+        sam: Sam,
+        *,
+        device=None,
+        cache_size: int = 4,
+        chunk_pixels=1 << 26,
+        name="sam",
+        store=None,
     ):
         self.name = name
+        self.store = store
         self.device = choose_device(device)
         self.sam = sam.eval().to(self.device)
         self.predictor = SamPredictor(self.sam)
@@ -112,14 +120,46 @@ class SamSegmenter:
             p.features, p.original_size, p.input_size = self._cache[key]
             p.is_image_set = True
         else:
-            with torch.inference_mode():
-                self.predictor.set_image(rgb)
             p = self.predictor
+            stored = self.store.get(self._store_key(key)) if self.store is not None else None
+            if stored is not None:
+                features, original, size = stored
+                p.features = torch.as_tensor(features, device=self.device)
+                p.original_size, p.input_size = tuple(original), tuple(size)
+                p.is_image_set = True
+            else:
+                with torch.inference_mode():
+                    p.set_image(rgb)
+                if self.store is not None:
+                    self.store.put(
+                        self._store_key(key), p.features.cpu().numpy(), p.original_size,
+                        p.input_size,
+                    )  # fmt: skip
             self._cache[key] = (p.features, p.original_size, p.input_size)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         self._current = key
         return key
+
+    @property
+    def digest(self) -> str:
+        """What the weights are: the checkpoint file's SHA-256, else a hash of the
+        parameters. Embeddings kept on disk are keyed by it."""
+        if getattr(self, "_digest", None) is None:
+            if self.checkpoint_path is not None:
+                h = hashlib.sha256()
+                with open(self.checkpoint_path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+            else:
+                h = hashlib.blake2b(digest_size=16)
+                for tensor in self.sam.state_dict().values():
+                    h.update(tensor.detach().cpu().numpy().tobytes())
+            self._digest = h.hexdigest()
+        return self._digest
+
+    def _store_key(self, key: str) -> str:
+        return f"{key}|{self.name}|{self.digest}"
 
     def has_embedding(self, image) -> bool:
         """Whether ``image``'s embedding is cached (prompts on it are cheap)."""

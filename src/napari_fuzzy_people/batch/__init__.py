@@ -1,0 +1,1 @@
+"""Many photos: propose, export and apply over folders, here or on a Dask cluster."""

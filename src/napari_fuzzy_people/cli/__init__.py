@@ -1,0 +1,53 @@
+"""``fuzzy-people``: anonymize photos from the command line.
+
+    fuzzy-people apply IMAGE... --masks LABELS... -o OUTDIR [--review DIR] [...]
+    fuzzy-people propose FOLDER --work WORK [--workers N | --scheduler ADDRESS]
+    fuzzy-people export WORK -o OUT [--accept-unreviewed] [--workers N]
+    fuzzy-people status WORK
+
+``apply`` takes label masks made by another tool (every nonzero label is a
+person, taken as reviewed and approved). ``propose`` finds the people of a
+whole folder into a work folder, to review in napari; ``export`` writes the
+reviewed photos; ``status`` says how far the review is. Exports keep the
+same guarantees as the panel: inputs are never written, metadata is
+dropped, each photo's files appear whole or not at all, and the export
+folder holds only anonymized photos and one manifest.
+
+Each failed photo gets one line on stderr; the others are still done; a
+summary ends the run. Exit status: 0 all done, 1 some failed, 2 a usage
+error (nothing was done), 130/143 interrupted (Ctrl+C, SIGTERM). Killed at
+any moment, the same command run again finishes the job: what is done is
+skipped. ``--workers N`` runs the photos on a local Dask cluster,
+``--scheduler ADDRESS`` on an existing one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from . import apply, work
+from ._common import PROG
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    apply.add_parser(sub)
+    work.add_parsers(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return args.run(args, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
