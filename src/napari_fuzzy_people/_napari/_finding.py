@@ -67,7 +67,9 @@ class FindingActions:
             self.say(str(err), Severity.WARNING)
             return
         photo_layer = self.photo_layer
-        gen = find_people_job(image, self._factory("detector"), self._factory("segmenter"))
+        gen = find_people_job(
+            image, self._factory("detector"), self._factory("segmenter"), self._model_lock
+        )
         self._run("find", gen, lambda result: self._found(photo_layer, result))
 
     def _found(self, photo_layer: Image, result) -> None:
@@ -96,6 +98,7 @@ class FindingActions:
             self._set_review(model)
         finally:
             self._syncing = False
+        self._schedule_save()  # in a folder's queue: the proposals are saved at once
         boxes = [p.box for p in proposals.people]
         if self._show_boxes:
             self._own["boxes"] = _layers.show_boxes(

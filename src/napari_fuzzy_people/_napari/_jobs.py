@@ -8,8 +8,10 @@ writes nothing).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,36 +78,43 @@ def load_segmenter(choice: ModelChoice):
         return build_segmenter(choice, progressbar=bar)
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 @job
-def find_people_job(image, get_detector, get_segmenter):
+def find_people_job(image, get_detector, get_segmenter, lock=_NO_LOCK):
     """Load (or reuse) both models, then propose people.
 
-    Returns (detector, segmenter, proposals)."""
+    Returns (detector, segmenter, proposals). ``lock`` is held while the models
+    work: they are not safe to share between threads at once.
+    """
     from ..models import propose_people
 
-    yield Progress("load models", 0, 2)
-    detector = get_detector()
-    yield Progress("load models", 1, 2)
-    segmenter = get_segmenter()
-    yield Progress("load models", 2, 2)
-    proposals = yield from propose_people(image, detector, segmenter)
+    with lock:
+        yield Progress("load models", 0, 2)
+        detector = get_detector()
+        yield Progress("load models", 1, 2)
+        segmenter = get_segmenter()
+        yield Progress("load models", 2, 2)
+        proposals = yield from propose_people(image, detector, segmenter)
     return detector, segmenter, proposals
 
 
 @job
-def segment_prompt_job(image, get_segmenter, points_xy, positive, box=None):
+def segment_prompt_job(image, get_segmenter, points_xy, positive, box=None, lock=_NO_LOCK):
     """One mask from point prompts and/or a box (Segment Anything only); returns
     (segmenter, mask, score)."""
-    yield Progress("load models", 0, 1)
-    segmenter = get_segmenter()
-    yield Progress("load models", 1, 1)
-    if hasattr(segmenter, "has_embedding") and not segmenter.has_embedding(image):
-        yield Progress("embed", 0, 1)
-        segmenter.set_image(image)
-        yield Progress("embed", 1, 1)
-    mask, score = segmenter.segment_points(
-        image, np.asarray(points_xy, float), np.asarray(positive, int), box=box
-    )
+    with lock:
+        yield Progress("load models", 0, 1)
+        segmenter = get_segmenter()
+        yield Progress("load models", 1, 1)
+        if hasattr(segmenter, "has_embedding") and not segmenter.has_embedding(image):
+            yield Progress("embed", 0, 1)
+            segmenter.set_image(image)
+            yield Progress("embed", 1, 1)
+        mask, score = segmenter.segment_points(
+            image, np.asarray(points_xy, float), np.asarray(positive, int), box=box
+        )
     return segmenter, np.asarray(mask, bool), float(score)
 
 
@@ -174,6 +183,66 @@ def export_job(pixels, labels, review, settings, folder, *, name, source, photo,
             **options,
         )
     )  # fmt: skip
+
+
+@job
+def open_photo_job(work, relative: str):
+    """A photo of a work folder, with its saved labels and review if they are its own."""
+    yield Progress("read", 0, 1)
+    photo = read_photo(work.source / relative)
+    labels = review = None
+    if work.is_current(relative, photo.sha256):
+        labels = work.labels(relative)
+        review = work.state(relative).data.get("review")
+    return relative, photo, labels, review
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """What the background worker did with one photo of the queue."""
+
+    relative: str
+    status: str  # "proposed", "failed", "skipped", or "models" (carrying them)
+    models: tuple = ()
+
+
+@job
+def ahead_job(work, relatives, get_detector, get_segmenter, lock):
+    """Propose people for the photos coming next, one at a time, in the background."""
+    from ..batch.tasks import photo_info
+    from ..io.workfolder import EmbeddingStore
+    from ..models import propose_people, run
+
+    models = None
+    for relative in relatives:
+        yield Ahead(relative, "checking")
+        try:
+            photo = read_photo(work.source / relative)
+        except Exception as err:
+            work.save_failure(relative, None, f"{relative}: {err}")
+            yield Ahead(relative, "failed")
+            continue
+        state = work.state(relative).data
+        started = any(state.get(k) for k in ("proposed", "review", "no_people"))
+        if started and work.is_current(relative, photo.sha256):
+            yield Ahead(relative, "skipped")
+            continue
+        try:
+            if models is None:
+                with lock:
+                    models = get_detector(), get_segmenter()
+                yield Ahead(relative, "models", models)
+            # The lock is never held across a yield: a worker stopped there holds nothing.
+            with lock:
+                if hasattr(models[1], "store"):
+                    models[1].store = EmbeddingStore(work.embeddings)
+                proposals = run(propose_people(photo.pixels, *models))
+        except Exception as err:
+            work.save_failure(relative, photo_info(photo), f"{relative}: {err}")
+            yield Ahead(relative, "failed")
+            continue
+        work.save_proposals(relative, photo_info(photo), proposals)
+        yield Ahead(relative, "proposed")
 
 
 def align(pixels: np.ndarray, labels: np.ndarray, photo: Photo | None):

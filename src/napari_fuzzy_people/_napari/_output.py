@@ -126,6 +126,10 @@ class OutputActions:
         return export_path(folder, name, source, fmt=fmt)
 
     def default_review_folder(self, folder) -> Path:
+        """Where an export's masks and record go: the work folder's records for a
+        folder's photo, else beside the original photo."""
+        if self.work is not None:
+            return self.work.records_for(folder)
         source = layer_photo_path(self.photo_layer) if self.photo_layer is not None else None
         return default_review_folder(folder, source)
 

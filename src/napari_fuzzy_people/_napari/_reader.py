@@ -1,4 +1,8 @@
-"""Reader: open an export's record to continue (or redo) its review.
+"""Reader: open an export's record, or a work folder, to continue its review.
+
+A work folder (or its ``fuzzy-people-work.json``) opens its first photo still
+to review; the Fuzzy People panel then shows the folder's whole queue.
+
 
 Opening ``<name>_fuzzy.<ext>.record.json`` from the review folder brings back
 the original photo (upright, as it was reviewed) and its people masks. The
@@ -14,14 +18,40 @@ from pathlib import Path
 
 from ..io.read import read_photo
 from ..io.record import load_review
+from ..io.workfolder import FINISHED, WorkFolder
 from ._layers import REVIEW_KEY
+
+WORK_INDEX = "fuzzy-people-work.json"
 
 
 def get_reader(path):
-    """npe2 reader hook: records only."""
-    if isinstance(path, list) or not str(path).endswith(".record.json"):
+    """npe2 reader hook: export records, and work folders (or their index file)."""
+    if isinstance(path, list):
         return None
-    return read_record
+    path = Path(path)
+    if path.name.endswith(".record.json"):
+        return read_record
+    if path.name == WORK_INDEX or (path / WORK_INDEX).is_file():
+        return read_work
+    return None
+
+
+def read_work(path):
+    """A work folder: its first photo still to review; the panel opens the whole queue."""
+    path = Path(path)
+    work = WorkFolder.open(path.parent if path.name == WORK_INDEX else path)
+    states = work.states()
+    if not states:
+        raise ValueError(f"{work.path}: its photo folder {work.source} holds no photos")
+    state = next((s for s in states if s.status not in FINISHED), states[0])
+    photo = read_photo(work.source / state.relative)
+    meta = {
+        REVIEW_KEY: {"work": str(work.path), "relative": state.relative, "photo": str(photo.path)}
+    }
+    name = Path(state.relative).name
+    return [
+        (photo.pixels, {"name": name, "rgb": photo.pixels.ndim == 3, "metadata": meta}, "image")
+    ]
 
 
 def read_record(path):

@@ -175,7 +175,9 @@ class ReviewActions:
                 translate=self.photo_layer.translate,
             )
             self._bind_people(layer)
-        gen = segment_prompt_job(image, self._factory("segmenter"), points, positive, box)
+        gen = segment_prompt_job(
+            image, self._factory("segmenter"), points, positive, box, self._model_lock
+        )
         self._run("segment", gen, lambda r: self._prompted(r, target[0] if target else None))
 
     def _prompted(self, result, label: int | None) -> None:

@@ -21,6 +21,7 @@ the session made are known by identity, never by name.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,12 +42,13 @@ from ._jobs import (
 )
 from ._layers import REVIEW_KEY, check_image_layer, layer_photo_path
 from ._output import OutputActions
+from ._queue import QueueActions
 from ._review import ReviewActions
 
 __all__ = ["Controller", "JobState", "Notice", "Severity"]
 
 
-class Controller(ReviewActions, FindingActions, OutputActions):
+class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
     """One review session in a napari viewer (see the module docstring)."""
 
     notice = Signal(object)
@@ -56,6 +58,7 @@ class Controller(ReviewActions, FindingActions, OutputActions):
     settings_changed = Signal(object)
     job_changed = Signal(object)
     preview_changed = Signal(str)
+    queue_changed = Signal()
 
     def __init__(self, viewer):
         self.viewer = viewer
@@ -80,6 +83,16 @@ class Controller(ReviewActions, FindingActions, OutputActions):
         self._syncing = False
         self._erased: dict[int, tuple] = {}
         self._closed = False
+        self._model_lock = threading.Lock()  # the models serve one job at a time
+        # The folder queue (see _queue): nothing open yet.
+        self.work = None
+        self.position: int | None = None
+        self.queue: list[str] = []
+        self.statuses: dict = {}
+        self._ahead_worker = self._saving = None
+        self._save_pending = self._loading = False
+        self._save_timer = QTimer(singleShot=True, interval=300)
+        self._save_timer.timeout.connect(self._save_now)
         self._sync_timer = QTimer(singleShot=True, interval=150)
         self._sync_timer.timeout.connect(self._sync_from_layer)
         viewer.layers.events.inserted.connect(self._on_inserted)
@@ -92,7 +105,8 @@ class Controller(ReviewActions, FindingActions, OutputActions):
     def say(self, text: str, severity: Severity = Severity.INFO, *, toast: bool = False) -> None:
         """Tell the person at the panel (the panel shows it; scripts may listen)."""
         self.last_notice = Notice(text, Severity(severity), toast)
-        self.notice.emit(self.last_notice)
+        if not self._closed:  # after a close there is no panel to tell
+            self.notice.emit(self.last_notice)
 
     @property
     def busy(self) -> bool:
@@ -233,7 +247,10 @@ class Controller(ReviewActions, FindingActions, OutputActions):
     def _on_inserted(self, event=None, layer=None) -> None:
         layer = layer if layer is not None else event.value
         saved = (layer.metadata or {}).get(REVIEW_KEY, {})
-        if isinstance(layer, Image) and (self.photo_layer is None or "photo" in saved):
+        if isinstance(layer, Image) and "work" in saved and self.work is None:
+            self._own["queue photo"] = layer  # a work folder opened with napari's File menu
+            self.open_folder(saved["work"], start=saved.get("relative"))
+        elif isinstance(layer, Image) and (self.photo_layer is None or "photo" in saved):
             if layer in self.photo_choices():
                 self.set_photo_layer(layer)
         elif isinstance(layer, Labels) and "review" in saved:
@@ -307,7 +324,7 @@ class Controller(ReviewActions, FindingActions, OutputActions):
             for event in (old.events.paint, old.events.data):
                 event.disconnect(self._schedule_sync)
             old.events.selected_label.disconnect(self._on_label_picked)
-            for key in "arn":
+            for key in ("a", "r", "n", "PageDown", "PageUp"):
                 old.bind_key(key, None, overwrite=True)
         self.people_layer = layer
         self._erased.clear()
@@ -318,6 +335,8 @@ class Controller(ReviewActions, FindingActions, OutputActions):
             layer.bind_key("a", lambda _: self.approve(), overwrite=True)
             layer.bind_key("r", lambda _: self.reject(), overwrite=True)
             layer.bind_key("n", lambda _: self.select_next(), overwrite=True)
+            layer.bind_key("PageDown", lambda _: self.next_photo(), overwrite=True)
+            layer.bind_key("PageUp", lambda _: self.previous_photo(), overwrite=True)
         self.people_changed.emit()
 
     def _set_review(self, model: ReviewModel) -> None:
@@ -356,6 +375,7 @@ class Controller(ReviewActions, FindingActions, OutputActions):
         self.people_changed.emit()
         if event != "synced" or labels:
             self._update_preview()
+            self._schedule_save()
 
     def summary(self) -> str:
         """Who is where in the review, from the model (never stale)."""
@@ -376,10 +396,14 @@ class Controller(ReviewActions, FindingActions, OutputActions):
         self._closed = True
         if self._worker is not None:
             self._worker.quit()
+        self._stop_queue()
         self._sync_timer.stop()
-        self.viewer.layers.events.inserted.disconnect(self._on_inserted)
-        self.viewer.layers.events.removed.disconnect(self._on_removed)
-        self._remove_own("preview")
+        try:
+            self.viewer.layers.events.inserted.disconnect(self._on_inserted)
+            self.viewer.layers.events.removed.disconnect(self._on_removed)
+            self._remove_own("preview")
+        except RuntimeError:  # napari's window is going away with its layers
+            return
         people = self.people_layer
         self._bind_people(None)
         if people is not None and self.review.people:

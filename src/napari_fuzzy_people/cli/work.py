@@ -108,6 +108,7 @@ def run_propose(args, parser) -> int:
         parser.error(f"--models takes MODULE:FUNCTION, not {args.models!r}")
     try:
         work = WorkFolder.open_or_create(args.work, args.folder)
+        work.tidy()  # what a killed run left half-written
     except ExportError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
@@ -131,6 +132,7 @@ def run_propose(args, parser) -> int:
 def run_export(args, parser) -> int:
     try:
         work = WorkFolder.open(args.work)
+        work.tidy()
         args.output.mkdir(parents=True, exist_ok=True)
         records = work.records_for(args.output)
         records.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ the folder; different photos can be written in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import json
@@ -103,7 +104,7 @@ class PhotoState:
             return PhotoStatus.DONE
         if any(s != Status.PROPOSED for s in statuses):
             return PhotoStatus.IN_REVIEW
-        if d.get("proposed"):
+        if d.get("proposed") or statuses:
             return PhotoStatus.PROPOSED
         return PhotoStatus.NEW
 
@@ -204,6 +205,24 @@ class WorkFolder:
     def embeddings(self) -> Path:
         return self.path / "cache" / "embeddings"
 
+    def tidy(self) -> int:
+        """Finish or undo what a killed process left in any photo's folder; files touched.
+
+        A photo whose folder another process is writing right now is left alone.
+        """
+        touched = 0
+        photos = self.path / "photos"
+        for folder in sorted(photos.iterdir()) if photos.is_dir() else ():
+            try:
+                with locked(folder, wait=0):
+                    touched += recover(folder)
+            except ExportError:
+                continue  # in use: its own writer finishes it
+        if self.embeddings.is_dir():
+            with contextlib.suppress(ExportError), locked(self.embeddings, wait=0):
+                touched += recover(self.embeddings)
+        return touched
+
     # -- photos ------------------------------------------------------------
 
     def scan(self) -> list[str]:
@@ -290,13 +309,23 @@ class WorkFolder:
         )
 
     def save_review(
-        self, relative, review: ReviewModel, labels: np.ndarray, event: str = "edited"
+        self,
+        relative,
+        review: ReviewModel,
+        labels: np.ndarray,
+        event: str = "edited",
+        photo: dict | None = None,
     ) -> PhotoState:
-        """The review as it stands, with its labels (every edit, approval, rejection)."""
-        return self._write(
-            relative, {"review": review.to_dict(), "no_people": None, "exported": None}, event,
-            people=labels,
-        )  # fmt: skip
+        """The review as it stands, with its labels (every edit, approval, rejection).
+
+        ``photo`` describes the file reviewed (its hash), when it is not saved yet.
+        """
+        changes = {"review": review.to_dict(), "exported": None}
+        if review.people:  # somebody after all: the sign-off no longer holds
+            changes["no_people"] = None
+        if photo is not None:
+            changes["photo"] = photo
+        return self._write(relative, changes, event, people=labels)
 
     def sign_off_no_people(self, relative) -> PhotoState:
         """A person looked: nobody in this photo to anonymize."""

@@ -11,6 +11,7 @@ from ._common import row
 __all__ = ["JobView"]
 
 _WHAT = {
+    "open": "Opening the photo",
     "find": "Finding people",
     "segment": "Segmenting",
     "adopt": "Taking the masks",
@@ -58,6 +59,10 @@ class JobView(QWidget):
         self.progress.setVisible(job is not None)
         self.cancel_button.setEnabled(job is not None and job.cancellable and not job.cancelling)
         if job is None:
+            # The job's own progress line goes; the last message comes back.
+            last = self.controller.last_notice
+            if self.status.text() != (last.text if last else ""):
+                self.status.setText(last.text if last else "")
             return
         what = _WHAT.get(job.kind, job.kind)
         if job.cancelling:

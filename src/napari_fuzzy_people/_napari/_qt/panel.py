@@ -14,6 +14,7 @@ from .find_view import FindView
 from .job_view import JobView
 from .people_view import PeopleView, PromptsView
 from .photo_view import PhotoView
+from .queue_view import QueueView
 
 __all__ = ["FuzzyPeopleWidget"]
 
@@ -36,6 +37,7 @@ class FuzzyPeopleWidget(QWidget):
         viewer = getattr(viewer, "__wrapped__", viewer)
         self.viewer = viewer
         self.controller = c = Controller(viewer)
+        self.folder = QueueView(c)
         self.photo = PhotoView(c)
         self.find = FindView(c)
         self.people = PeopleView(c)
@@ -46,6 +48,7 @@ class FuzzyPeopleWidget(QWidget):
         content = QWidget()
         inner = QVBoxLayout(content)
         inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(group("Folder", self.folder))
         inner.addWidget(group("Photo", self.photo))
         inner.addWidget(group("Find people", self.find))
         inner.addWidget(group("People", self.people))
@@ -67,6 +70,8 @@ class FuzzyPeopleWidget(QWidget):
         layout.addWidget(self.scroll, 1)
         layout.addWidget(self.job)
         self._docked = False
+        # napari's window closing deletes the panel: stop the background work with it.
+        self.destroyed.connect(c.close)
 
     def event(self, event) -> bool:
         # napari's close button takes the panel out of its dock (parent None) rather
