@@ -122,6 +122,8 @@ def panel_screenshots():
             return
         cmd = ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", *cmd]
     subprocess.run(cmd, check=True)
+    folder = [*cmd[: cmd.index("--screenshots")], "--folder-screenshot", str(OUT / "queue.png")]
+    subprocess.run(folder, check=True)
 
 
 def main():

@@ -206,3 +206,27 @@ def test_a_setting_out_of_range_is_refused_not_kept(panel):
     view.margin.setValue(9)
     view.margin.editingFinished.emit()
     assert c.settings.margin == 9
+
+
+@pytest.mark.parametrize("method", ["scramble", "pixelate", "blur", "fill"])
+def test_every_method_exports_from_the_panel(panel, qtbot, photo_file, tmp_path, method):
+    viewer, panel = panel
+    path, pixels, labels = photo_file
+    viewer.open(path)
+    c = panel.controller
+    c.adopt(viewer.add_labels(labels, name="masks"))
+    idle(qtbot, c)
+    c.approve_all()
+    view = panel.anonymize
+    view.method.setCurrentIndex(view.method.findData(method))
+    view.method.activated.emit(view.method.currentIndex())
+    out = tmp_path / "out"
+    out.mkdir()
+    c.export(out, review_folder=tmp_path / "private")
+    idle(qtbot, c)
+    assert "Exported 2 people" in panel.job.status.text(), panel.job.status.text()
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "street_fuzzy.jpg"]
+    item = json.loads((out / MANIFEST_NAME).read_text())["outputs"]["street_fuzzy.jpg"]
+    assert item["method"] == method
+    written = np.asarray(Image.open(out / "street_fuzzy.jpg")).astype(int)
+    assert np.abs(written - pixels)[labels > 0].mean() > 10  # the people are gone

@@ -127,3 +127,50 @@ def test_dask_gives_the_same_results_as_a_local_run(folder, tmp_path):
         k for k, r in export(local, out_dask, workers=2).items() if r.status == "done"
     )
     assert len(done) == 3 and digests(out_local) == digests(out_dask)
+
+
+def test_a_worker_killed_mid_photo_loses_nothing_and_duplicates_nothing(folder, tmp_path):
+    pytest.importorskip("distributed")
+    import os
+    import signal
+    import threading
+    import time
+
+    from dask.distributed import LocalCluster
+
+    work = WorkFolder.create(tmp_path / "work", folder)
+    for i in range(4, 10):  # more photos, so that one is in flight when a worker dies
+        image, _ = street(seed=i)
+        Image.fromarray(image).save(folder / f"more{i}.png")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        killed = []
+
+        def kill_one():
+            deadline = time.monotonic() + 60
+            states = work.path / "photos"
+            while time.monotonic() < deadline:
+                if states.is_dir() and len(list(states.glob("*/state.json"))) >= 2:
+                    nanny = next(iter(cluster.workers.values()))
+                    os.kill(nanny.process.process.pid, signal.SIGKILL)  # mid-photo
+                    killed.append(True)
+                    return
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        results = propose(work, scheduler=cluster.scheduler_address)
+        killer.join()
+    assert killed
+    # A photo whose worker died after writing it is found done when run again: skipped.
+    assert {k: r.status for k, r in results.items() if r.status not in ("done", "skipped")} == {
+        "broken.jpg": "failed"
+    }
+    work.tidy()
+    assert not list(work.path.rglob(".fuzzy-people-*"))
+    for state in work.states():
+        if state.relative != "broken.jpg":
+            events = [h["event"] for h in state.data["history"]]
+            assert events.count("proposed") == 1, (state.relative, events)
+            assert work.labels(state.relative) is not None

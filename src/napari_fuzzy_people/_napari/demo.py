@@ -34,6 +34,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--size", default="1366x768", help="window size for --screenshots (a laptop's screen)"
     )
+    parser.add_argument(
+        "--folder-screenshot", metavar="PATH", help="a folder's review queue, saved as PATH"
+    )
     args = parser.parse_args(argv)
     if not has_display():
         print(
@@ -46,6 +49,11 @@ def main(argv=None) -> int:
     import napari
 
     viewer = napari.Viewer(title="Fuzzy People")
+    if args.folder_screenshot:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        folder_walkthrough(viewer, args.folder_screenshot, size=(width, height))
+        viewer.close()
+        return 0
     viewer.open_sample(PLUGIN, "astronaut")
     _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
     session = panel.controller
@@ -103,6 +111,50 @@ def walkthrough(viewer, session, folder, size=(1400, 1000), prefix="") -> None:
     viewer.layers.selection.active = viewer.layers["astronaut (fuzzy)"]
     shot("step4_applied.png")
     layer.visible = True
+
+
+def folder_walkthrough(viewer, path, size=(1366, 768)) -> None:
+    """A folder of sample photos under review: the queue, one photo in review."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from ..core.people import Proposals, ProposedPerson
+    from ..io.read import read_photo
+    from ..io.workfolder import WorkFolder
+    from ._sample_data import astronaut_people
+
+    photos = Path(tempfile.mkdtemp()) / "field trip"
+    photos.mkdir()
+    image, labels = astronaut_people()
+    Image.fromarray(image).save(photos / "01 astronaut.png")
+    for name, picture in (("02 coffee", data.coffee()), ("03 cat", data.chelsea()),
+                          ("04 rocket", data.rocket())):  # fmt: skip
+        Image.fromarray(picture).save(photos / f"{name}.png")
+    work = WorkFolder.create(photos / "fuzzy-people-work", photos)
+    box = tuple(float(v) for v in (np.argwhere(labels).min(0)[::-1].tolist()
+                                   + np.argwhere(labels).max(0)[::-1].tolist()))  # fmt: skip
+    person = ProposedPerson(1, box, 0.98, 0.95, int(labels.sum()))
+    info = {"sha256": read_photo(photos / "01 astronaut.png").sha256}
+    work.save_proposals("01 astronaut.png", info, Proposals(labels, [person]))
+    for name in ("02 coffee.png", "03 cat.png"):
+        empty = Proposals(np.zeros(labels.shape, np.uint8), [])
+        work.save_proposals(name, {"sha256": read_photo(photos / name).sha256}, empty)
+    work.sign_off_no_people("02 coffee.png")
+    rocket = read_photo(photos / "04 rocket.png")
+    work.save_proposals("04 rocket.png", {"sha256": rocket.sha256},
+                        Proposals(np.zeros(rocket.pixels.shape[:2], np.uint8), []))  # fmt: skip
+    _, panel = viewer.window.add_plugin_dock_widget(PLUGIN, "Fuzzy People")
+    session = panel.controller
+    viewer.window.resize(*size)
+    session.open_folder(work.path)
+    wait_idle(session)
+    viewer.reset_view()
+    settle(300)
+    viewer.screenshot(path, canvas_only=False)
 
 
 def settle(ms: int = 200) -> None:

@@ -9,6 +9,7 @@ tasks are idempotent, so that loses nothing and duplicates nothing.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -75,12 +76,18 @@ def run_tasks(
 
     cluster = None
     if workers:
+        # The cores, shared out: each worker's torch and BLAS use its share only.
+        cores = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        )
+        share = str(max(1, (cores or 1) // int(workers)))
         cluster = LocalCluster(
             n_workers=int(workers),
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            env={"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share},
         )
     try:
         with Client(cluster if cluster is not None else scheduler) as client:

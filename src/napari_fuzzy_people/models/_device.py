@@ -25,7 +25,8 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if usable and torch.get_num_threads() != usable:
+    # OMP_NUM_THREADS set: someone shares the cores out (Dask workers, say); keep it.
+    if usable and torch.get_num_threads() != usable and not os.environ.get("OMP_NUM_THREADS"):
         torch.set_num_threads(usable)
     return torch.device("cpu")
 
