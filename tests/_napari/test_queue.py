@@ -164,3 +164,26 @@ def test_killed_mid_review_reopening_loses_at_most_the_last_edit(photos, tmp_pat
     labels = work.labels("p0.png")
     assert labels is not None and labels.shape == (240, 320)
     assert not list(work.path.rglob(".fuzzy-people-*"))
+
+
+def test_page_down_and_up_on_the_canvas_move_through_the_folder(panel, qtbot, photos):
+    from _napari.test_workflow import press
+
+    viewer, widget = panel
+    c = widget.controller
+    c.use_models(detector=tiny_detector, segmenter=tiny_segmenter)
+    c.open_folder(photos)
+    idle(qtbot, c)
+    wait_ahead(qtbot, c)
+    viewer.layers.selection.active = c.people_layer
+    press(qtbot, viewer, Qt.Key.Key_PageDown)
+    idle(qtbot, c)
+    assert c.position == 1 and c.photo_layer.name == "p1.png"
+    press(qtbot, viewer, Qt.Key.Key_PageUp)
+    idle(qtbot, c)
+    assert c.position == 0
+    # The list follows, and a click on a photo goes there.
+    item = widget.folder.list.item(3)
+    widget.folder.list.itemClicked.emit(item)
+    idle(qtbot, c)
+    assert c.position == 3 and "▶ p3.png" in widget.folder.list.item(3).text()
