@@ -82,12 +82,30 @@ def stopped(stop: Stop, done: int, total: int) -> int:
     return 128 + stop.signum
 
 
-def report(results: Iterable, total: int, *, show_done=True):
+def run_reported(func, jobs: list, args, name) -> tuple[list, Stop | None]:
+    """Run one task per photo (here, or on Dask as ``args`` say) and report each result.
+
+    Returns the results, and the :class:`Stop` if a signal ended the run early.
+    """
+    from ..batch.runner import run_tasks
+
+    seen: list = []
+    try:
+        with stop_on_signals():
+            tasks = run_tasks(
+                func, jobs, workers=args.workers, scheduler=args.scheduler, name=name
+            )
+            report(tasks, len(jobs), seen)
+    except Stop as stop:
+        return seen, stop
+    return seen, None
+
+
+def report(results: Iterable, total: int, seen: list, *, show_done=True) -> list:
     """Print each result as it comes (failures on stderr, one line each) behind a
-    progress bar; returns the results."""
+    progress bar, collecting them in ``seen``."""
     from tqdm import tqdm
 
-    seen = []
     with tqdm(total=total, unit="photo", file=sys.stderr, disable=None, leave=False) as bar:
         for result in results:
             seen.append(result)

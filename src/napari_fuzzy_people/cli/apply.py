@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-from ..batch.runner import run_tasks
 from ..batch.tasks import ApplyJob, apply_photo
 from ..core import METHODS, AnonymizeSettings, PanelDefaults
 from ..io.errors import ExportError, ImageReadError
@@ -15,7 +14,7 @@ from ..io.export import export_path
 from ..io.manifest import MANIFEST_NAME, read_manifest
 from ..io.read import sniff_format
 from ..io.record import prepare_folders
-from ._common import PROG, Stop, add_scale_options, report, stop_on_signals, stopped, whole
+from ._common import PROG, add_scale_options, run_reported, stopped, whole
 
 __all__ = ["add_parser", "run"]
 
@@ -181,19 +180,13 @@ def run(args, parser) -> int:
                 protect=protect,
             )
         )
-    done: list = []
     try:
-        with stop_on_signals():
-            tasks = run_tasks(
-                apply_photo, jobs, workers=args.workers, scheduler=args.scheduler,
-                name=lambda job: job.image,
-            )  # fmt: skip
-            done = report(tasks, len(jobs))
-    except Stop as stop:
-        return stopped(stop, skipped + len(done), len(args.images))
+        done, stop = run_reported(apply_photo, jobs, args, name=lambda job: job.image)
     except (ExportError, OSError) as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 1
+    if stop is not None:
+        return stopped(stop, skipped + len(done), len(args.images))
     failed = sum(r.status == "failed" for r in done)
     ok = len(args.images) - failed
     summary = f"{ok} of {len(args.images)} photos anonymized"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..batch.runner import run_tasks
 from ..batch.tasks import ExportJob, ProposeJob, export_photo, output_stem, propose_photo
 from ..io.errors import ExportError, ImageReadError
 from ..io.export import export_path
@@ -14,7 +13,7 @@ from ..io.record import prepare_folders
 from ..io.workfolder import FINISHED, PhotoStatus, WorkFolder
 from ..models.choice import ModelChoice
 from ..models.weights import CHECKPOINTS
-from ._common import PROG, Stop, add_scale_options, report, stop_on_signals, stopped
+from ._common import PROG, add_scale_options, run_reported, stopped
 
 __all__ = ["add_parsers"]
 
@@ -115,15 +114,8 @@ def run_propose(args, parser) -> int:
     photos = work.scan()
     models = _models(args)
     jobs = [ProposeJob(str(work.path), rel, models, args.force) for rel in photos]
-    results: list = []
-    try:
-        with stop_on_signals():
-            tasks = run_tasks(
-                propose_photo, jobs, workers=args.workers, scheduler=args.scheduler,
-                name=lambda job: job.relative,
-            )  # fmt: skip
-            results = report(tasks, len(jobs))
-    except Stop as stop:
+    results, stop = run_reported(propose_photo, jobs, args, name=lambda job: job.relative)
+    if stop is not None:
         return stopped(stop, len(results), len(jobs))
     print(_summary(results, len(jobs), "proposed"))
     return 1 if any(r.status == "failed" for r in results) else 0
@@ -153,15 +145,8 @@ def run_export(args, parser) -> int:
     jobs = [
         ExportJob(str(work.path), rel, str(args.output), args.accept_unreviewed) for rel in ready
     ]
-    results: list = []
-    try:
-        with stop_on_signals():
-            tasks = run_tasks(
-                export_photo, jobs, workers=args.workers, scheduler=args.scheduler,
-                name=lambda job: job.relative,
-            )  # fmt: skip
-            results = report(tasks, len(jobs))
-    except Stop as stop:
+    results, stop = run_reported(export_photo, jobs, args, name=lambda job: job.relative)
+    if stop is not None:
         return stopped(stop, len(results), len(jobs))
     for state in waiting:
         print(f"not exported, {state.status.value}: {state.relative}")
