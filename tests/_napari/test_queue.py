@@ -175,10 +175,16 @@ def test_page_down_and_up_on_the_canvas_move_through_the_folder(panel, qtbot, ph
     c.open_folder(photos)
     idle(qtbot, c)
     wait_ahead(qtbot, c)
+    c.set_preview(True)
+    idle(qtbot, c)
+    assert "p0.png (preview)" in viewer.layers
     viewer.layers.selection.active = c.people_layer
     press(qtbot, viewer, Qt.Key.Key_PageDown)
     idle(qtbot, c)
     assert c.position == 1 and c.photo_layer.name == "p1.png"
+    # The preview follows the photo: the last one's is not left showing.
+    names = [layer.name for layer in viewer.layers]
+    assert "p0.png (preview)" not in names and "p1.png (preview)" in names
     press(qtbot, viewer, Qt.Key.Key_PageUp)
     idle(qtbot, c)
     assert c.position == 0

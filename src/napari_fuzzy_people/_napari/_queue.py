@@ -112,8 +112,7 @@ class QueueActions:
         else:
             layer = self.viewer.add_image(photo.pixels, name=name, rgb=rgb, metadata=meta)
             self._own["queue photo"] = layer
-        self.set_photo_layer(layer)
-        self.photo = photo  # read already: upright, with its encoder settings
+        self.set_photo_layer(layer, photo=photo)  # read already: not again
         if labels is None:
             labels = np.zeros(photo.pixels.shape[:2], np.uint16)
         people_layer = self._own.get("people")

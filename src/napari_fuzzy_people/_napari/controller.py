@@ -186,9 +186,13 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
             and all(layer is not o for o in own)
         ]
 
-    def set_photo_layer(self, layer: Image | None) -> None:
-        """Review the people of this Image layer (None: no photo)."""
-        if layer is self.photo_layer:
+    def set_photo_layer(self, layer: Image | None, photo=None) -> None:
+        """Review the people of this Image layer (None: no photo).
+
+        ``photo``: the layer's file, already read (a folder's next photo shown in
+        the same layer): the layer is taken afresh, and the file is not read again.
+        """
+        if layer is self.photo_layer and photo is None:
             return
         if layer is not None and layer not in self.photo_choices():
             self.say(f"{layer.name!r} cannot be the photo.", Severity.WARNING)
@@ -196,6 +200,9 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
         self.photo_layer, self.photo, self.photo_problem = layer, None, None
         self._remove_own("preview", "result", "boxes")
         self.photo_changed.emit()
+        if photo is not None:
+            self._photo_read(layer, photo)
+            return
         path = layer_photo_path(layer) if layer is not None else None
         if path is not None and path.is_file():
             worker = create_worker(

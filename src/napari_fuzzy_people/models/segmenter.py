@@ -147,15 +147,12 @@ class SamSegmenter:
         parameters. Embeddings kept on disk are keyed by it."""
         if getattr(self, "_digest", None) is None:
             if self.checkpoint_path is not None:
-                h = hashlib.sha256()
-                with open(self.checkpoint_path, "rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        h.update(block)
+                self._digest = weights.sha256_of(self.checkpoint_path)
             else:
                 h = hashlib.blake2b(digest_size=16)
                 for tensor in self.sam.state_dict().values():
                     h.update(tensor.detach().cpu().numpy().tobytes())
-            self._digest = h.hexdigest()
+                self._digest = h.hexdigest()
         return self._digest
 
     def _store_key(self, key: str) -> str:
