@@ -1,4 +1,7 @@
-"""Properties of scramble: where every replaced pixel comes from, and what never changes."""
+"""Properties of scramble: where every replaced pixel comes from, and what never changes.
+
+Every test runs twice: on the compiled (numba) kernels and on the numpy reference.
+"""
 
 import numpy as np
 import pytest
@@ -10,8 +13,17 @@ from scipy.stats import chisquare
 
 from napari_fuzzy_people.core import grow, scramble
 from napari_fuzzy_people.core.methods import _scramble as methods_module
+from napari_fuzzy_people.core.methods._kernels import kernels, set_kernels
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
+
+
+@pytest.fixture(autouse=True, params=["numba", "numpy"])
+def backend(request):
+    set_kernels(request.param)
+    assert kernels() == request.param
+    yield request.param
+    set_kernels(None)
 
 
 def coordinate_image(h, w, dtype=np.uint16):
@@ -163,6 +175,7 @@ def test_clipped_window_at_the_corner_is_uniform():
 def test_background_picks_are_uniform_over_the_background(monkeypatch, rounds):
     # Rounds=0 sends every pick through the exact (summed-area) sampler.
     monkeypatch.setattr(methods_module, "_REJECTION_ROUNDS", rounds)
+    monkeypatch.setattr(methods_module, "_COMPILED_ROUNDS", rounds)
     image = coordinate_image(21, 21)
     mask = np.ones((21, 21), bool)
     background = [(0, 3), (4, 20), (17, 9), (20, 20)]

@@ -9,6 +9,7 @@ from scipy import ndimage as ndi
 
 from ..masks import per_label
 from ._common import _check_strength, _Job, _pixel_view
+from ._kernels import kernels
 
 __all__ = ["SOURCES", "scramble"]
 
@@ -17,6 +18,8 @@ SOURCES = ("any", "background")
 # Rejection rounds before switching to exact sampling for the pixels whose
 # window is mostly masked (source="background").
 _REJECTION_ROUNDS = 8
+# The compiled kernel's draws are cheap next to its exact sampler: more rounds.
+_COMPILED_ROUNDS = 8
 
 
 def _draw(rng, high, n):
@@ -255,10 +258,14 @@ def scramble(image, mask, *, radius, source="any", margin=0, labels=None, rng=No
     _check_strength(radius, "radius", minimum=1, integer=True)
     job = _Job(image, mask, labels, margin)
     rng = np.random.default_rng(rng)
+    compiled = kernels() == "numba"
+    if compiled:
+        from . import _scramble_numba as fast
     if isinstance(radius, Mapping):
         if job.people.dtype == bool:
             raise ValueError("per-person radius needs an integer label image")
-        radius = per_label(radius, job.present(), "radius", minimum=1)
+        present = _present_numba(job.people, fast) if compiled else job.present()
+        radius = per_label(radius, present, "radius", minimum=1)
         radius = {k: int(v) for k, v in radius.items()}
     img = np.ascontiguousarray(job.image)
     out = img.copy()
@@ -268,6 +275,9 @@ def scramble(image, mask, *, radius, source="any", margin=0, labels=None, rng=No
         raise ValueError(
             'source="background" needs unmasked pixels, but the mask covers the whole image'
         )
+    if compiled:
+        _scramble_numba(img, out, job.people, radius, source, rng, fast)
+        return job.finish(out)
     src_px, out_px = _pixel_view(img), _pixel_view(out)
     picks = list(_picks_any(job.region, radius, job.people, rng))
     if source == "background" and picks:
@@ -279,3 +289,46 @@ def scramble(image, mask, *, radius, source="any", margin=0, labels=None, rng=No
     for dst, src, _ in picks:
         np.put(out_px, dst, np.take(src_px, src))
     return job.finish(out)
+
+
+def _units(a: np.ndarray) -> np.ndarray:
+    """``(pixels, units)`` view of a C-contiguous image: one row per pixel, in the
+    widest unsigned integers that tile it, so a kernel copies a pixel in one or a
+    few moves whatever its dtype and channels."""
+    nbytes = a.itemsize * (a.shape[2] if a.ndim == 3 else 1)
+    unit = next(u for u in (8, 4, 2, 1) if nbytes % u == 0)
+    return a.reshape(-1).view(f"u{unit}").reshape(a.shape[0] * a.shape[1], nbytes // unit)
+
+
+def _people_view(people: np.ndarray) -> np.ndarray:
+    return people.view(np.uint8) if people.dtype == bool else people
+
+
+def _present_numba(people, fast) -> np.ndarray:
+    flags = np.zeros(1 << min(8 * people.itemsize, 16), np.uint8)
+    fast.labels_present(_people_view(people), flags)
+    flags[0] = 0
+    return np.flatnonzero(flags)
+
+
+def _scramble_numba(img, out, people, radius, source, rng, fast):
+    """The compiled path: same rule as the numpy one, written into ``out``."""
+    people = _people_view(people)
+    lut = np.zeros(1 << min(8 * people.itemsize, 16), np.int64)
+    if isinstance(radius, Mapping):
+        for label, r in radius.items():
+            lut[label] = r
+    else:
+        lut[1:] = int(radius)
+    state = fast.seed_state(rng)
+    src_u, out_u = _units(img), _units(out)
+    if source == "any":
+        fast.scramble_any(src_u, out_u, people, lut, state)
+        return
+    h, w = people.shape
+    if h * w >= 2**32:
+        raise ValueError(f"image of {h}x{w} pixels is too large for the compiled scramble")
+    key = np.empty((h, w), np.int64)
+    # np.empty maps pages lazily: the table costs nothing unless it is filled.
+    table = np.empty((h + 1, w + 1), np.int32 if (h + 1) * (w + 1) < 2**31 else np.int64)
+    fast.scramble_background(src_u, out_u, people, lut, state, _COMPILED_ROUNDS, key, table)

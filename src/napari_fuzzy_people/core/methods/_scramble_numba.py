@@ -1,0 +1,267 @@
+"""Compiled scramble kernels (numba): the rule of ``_scramble.py``, in one or two passes.
+
+The rule is the numpy reference's: each masked pixel takes the value of a
+pixel drawn uniformly from its ``(2r+1)**2`` window clipped to the image,
+read from the original image. With ``source="background"`` the draw is
+uniform among the window's unmasked pixels (rejection sampling, then an
+exact draw through a summed-area table for windows that are mostly masked);
+a window with no unmasked pixel takes the nearest unmasked pixel in the
+chessboard metric. Among equally near ones the kernel takes the first one
+its two raster scans reach (deterministic, not random).
+
+Random numbers come from xoshiro256** seeded with 256 bits drawn from the
+caller's numpy Generator, so a seed reproduces a result and ``rng=None``
+(fresh OS entropy) cannot be repeated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["labels_present", "scramble_any", "scramble_background", "seed_state"]
+
+_U32 = np.uint64(0xFFFFFFFF)
+_STEP = np.int64(1 << 32)  # one pixel farther, in a nearest-pixel key
+_NONE = np.int64(1 << 61)  # the key of "no unmasked pixel seen yet"
+_INDEX = np.int64((1 << 32) - 1)
+
+
+def seed_state(rng: np.random.Generator) -> np.ndarray:
+    """Four 64-bit words of xoshiro256** state, drawn from ``rng``."""
+    state = rng.integers(0, 2**64, size=4, dtype=np.uint64)
+    if not state.any():  # the one state xoshiro cannot leave
+        state[0] = 1
+    return state
+
+
+@njit(inline="always")
+def _rotl(x, k):
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@njit(inline="always")
+def _next(s):
+    """xoshiro256** (Blackman and Vigna): 64 random bits, state in ``s``."""
+    s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    result = _rotl(s1 * np.uint64(5), 7) * np.uint64(9)
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = _rotl(s3, 45)
+    s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+    return result
+
+
+@njit(inline="always")
+def _below32(s, x, n):
+    """Lemire's unbiased ``[0, n)`` from 32 random bits ``x`` (``1 <= n <= 2**32``)."""
+    un = np.uint64(n)
+    m = x * un
+    low = m & _U32
+    if low < un:
+        floor = ((_U32 + np.uint64(1)) - un) % un
+        while low < floor:
+            x = _next(s) >> np.uint64(32)
+            m = x * un
+            low = m & _U32
+    return np.int64(m >> np.uint64(32))
+
+
+@njit
+def _below64(s, n):
+    """Uniform ``[0, n)`` for any ``n >= 1``, by masked rejection."""
+    mask = np.uint64(1)
+    while mask < np.uint64(n):
+        mask = (mask << np.uint64(1)) | np.uint64(1)
+    while True:
+        x = _next(s) & mask
+        if x < np.uint64(n):
+            return np.int64(x)
+
+
+@njit(inline="always")
+def _below(s, n):
+    if n <= 0xFFFFFFFF:
+        return _below32(s, _next(s) >> np.uint64(32), n)
+    return _below64(s, n)
+
+
+@njit(inline="always")
+def _pick(s, y0, ny, x0, nx):
+    """A uniform pixel of the ``ny x nx`` rectangle at ``(y0, x0)``: one draw."""
+    bits = _next(s)
+    dy = _below32(s, bits >> np.uint64(32), ny)
+    dx = _below32(s, bits & _U32, nx)
+    return y0 + dy, x0 + dx
+
+
+@njit(inline="always")
+def _copy(src, out, to, frm):
+    for c in range(src.shape[1]):
+        out[to, c] = src[frm, c]
+
+
+@njit(cache=True, nogil=True)
+def scramble_any(src, out, people, lut, state):
+    """``source="any"``: every pixel with ``people != 0`` from its clipped window.
+
+    ``src``/``out`` are ``(pixels, units)`` views of the original image and
+    of its copy; ``lut[label]`` is that person's radius.
+    """
+    h, w = people.shape
+    for y in range(h):
+        for x in range(w):
+            label = people[y, x]
+            if label == 0:
+                continue
+            r = lut[label]
+            y0, x0 = max(y - r, 0), max(x - r, 0)
+            ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
+            sy, sx = _pick(state, y0, ny, x0, nx)
+            _copy(src, out, y * w + x, sy * w + sx)
+
+
+@njit(inline="always")
+def _row_from(key, y, t):
+    """``t[x]``: the best of the three keys of row ``y`` next to ``x``, one step on."""
+    w = key.shape[1]
+    if w == 1:
+        t[0] = key[y, 0] + _STEP
+        return
+    t[0] = min(key[y, 0], key[y, 1]) + _STEP
+    for x in range(1, w - 1):
+        t[x] = min(min(key[y, x - 1], key[y, x]), key[y, x + 1]) + _STEP
+    t[w - 1] = min(key[y, w - 2], key[y, w - 1]) + _STEP
+
+
+@njit(cache=True, nogil=True)
+def _nearest_forward(people, key, t):
+    """First raster pass of the nearest-unmasked-pixel map.
+
+    ``key[y, x] = distance << 32 | flat index`` of the nearest unmasked
+    pixel found so far (chessboard distance); an unmasked pixel is its own.
+    Two raster scans in opposite directions, each taking the least key of
+    the 3x3 neighbours already seen one step on, give exact chessboard
+    distances; the least key breaks ties by the lower flat index. Written
+    without branches over whole rows, which is several times faster than
+    visiting only the masked pixels.
+    """
+    h, w = people.shape
+    for x in range(w):
+        t[x] = _NONE
+    for y in range(h):
+        if y > 0:
+            _row_from(key, y - 1, t)
+        prev = _NONE
+        base = y * w
+        for x in range(w):
+            v = min(t[x], prev + _STEP)
+            v = v if people[y, x] != 0 else base + x
+            key[y, x] = v
+            prev = v
+
+
+@njit(inline="always")
+def _window_count(sat, y0, x0, y1, x1):
+    """Unmasked pixels in rows ``[y0, y1)``, columns ``[x0, x1)``."""
+    return sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0]
+
+
+@njit(cache=True, nogil=True)
+def _fill_table(people, sat):
+    """Summed-area table of the unmasked pixels."""
+    h, w = people.shape
+    for x in range(w + 1):
+        sat[0, x] = 0
+    for y in range(h):
+        run = 0
+        sat[y + 1, 0] = 0
+        for x in range(w):
+            run += people[y, x] == 0
+            sat[y + 1, x + 1] = sat[y, x + 1] + run
+
+
+@njit(inline="always")
+def _exact(s, sat, y0, ny, x0, nx):
+    """Uniform unmasked pixel of a window that holds some: rank, then row, then column."""
+    y1, x1 = y0 + ny, x0 + nx
+    k = _below(s, np.int64(_window_count(sat, y0, x0, y1, x1)))
+    lo, hi = y0, y1  # count(rows [y0, lo)) <= k < count(rows [y0, hi))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _window_count(sat, y0, x0, mid, x1) <= k:
+            lo = mid
+        else:
+            hi = mid
+    k -= _window_count(sat, y0, x0, lo, x1)
+    left, right = x0, x1  # count(row lo, [x0, left)) <= k < count(row lo, [x0, right))
+    while right - left > 1:
+        mid = (left + right) // 2
+        if _window_count(sat, lo, x0, lo + 1, mid) <= k:
+            left = mid
+        else:
+            right = mid
+    return lo, left
+
+
+@njit(cache=True, nogil=True)
+def scramble_background(src, out, people, lut, state, rounds, key, sat):
+    """``source="background"``: picks among the window's unmasked pixels only.
+
+    ``key`` (``(M, N)`` int64) and ``sat`` (``(M+1, N+1)``) are scratch:
+    untouched pages of them cost nothing, and ``sat`` is filled only if some
+    window stays unresolved after ``rounds`` rejection draws.
+    """
+    h, w = people.shape
+    t = np.empty(w, np.int64)
+    _nearest_forward(people, key, t)
+    table = False
+    for x in range(w):
+        t[x] = _NONE
+    # The second raster pass, backwards, finishes a row; its pixels are then
+    # scrambled at once, while the rows around them are in cache.
+    for y in range(h - 1, -1, -1):
+        if y < h - 1:
+            _row_from(key, y + 1, t)
+        prev = _NONE
+        base = y * w
+        for x in range(w - 1, -1, -1):
+            v = min(min(t[x], prev + _STEP), key[y, x])
+            v = v if people[y, x] != 0 else base + x
+            key[y, x] = v
+            prev = v
+        for x in range(w):
+            label = people[y, x]
+            if label == 0:
+                continue
+            r = lut[label]
+            if key[y, x] >> 32 > r:  # no unmasked pixel in the window: the nearest one
+                _copy(src, out, base + x, key[y, x] & _INDEX)
+                continue
+            y0, x0 = max(y - r, 0), max(x - r, 0)
+            ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
+            found = False
+            for _ in range(rounds):
+                sy, sx = _pick(state, y0, ny, x0, nx)
+                if people[sy, sx] == 0:
+                    found = True
+                    break
+            if not found:
+                if not table:
+                    _fill_table(people, sat)
+                    table = True
+                sy, sx = _exact(state, sat, y0, ny, x0, nx)
+            _copy(src, out, base + x, sy * w + sx)
+
+
+@njit(cache=True, nogil=True)
+def labels_present(people, flags):
+    """Set ``flags[label] = 1`` for every label in ``people`` (0 included)."""
+    h, w = people.shape
+    for y in range(h):
+        for x in range(w):
+            flags[people[y, x]] = 1

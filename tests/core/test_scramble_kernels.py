@@ -1,0 +1,159 @@
+"""The compiled (numba) kernels against the numpy reference: same rule, same draws' law."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import ndimage as ndi
+from scipy.stats import chi2_contingency
+
+from napari_fuzzy_people.core import AnonymizeSettings, grow, scramble
+from napari_fuzzy_people.core.methods._kernels import ENV_KERNELS, kernels, set_kernels, warm_up
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def use():
+    def switch(name):
+        set_kernels(name)
+        assert kernels() == name
+
+    yield switch
+    set_kernels(None)
+
+
+def coordinate_image(h, w):
+    yy, xx = np.mgrid[:h, :w]
+    return np.stack([yy, xx, np.full_like(yy, 7)], axis=-1).astype(np.uint16)
+
+
+def picks_at(pixel, image, mask, runs, **kwargs):
+    rng = np.random.default_rng(2024)
+    return [tuple(scramble(image, mask, rng=rng, **kwargs)[pixel][:2]) for _ in range(runs)]
+
+
+@pytest.mark.parametrize(
+    "source, radius, pixel",
+    [("any", 2, (1, 1)), ("background", 3, (4, 4)), ("background", 2, (4, 2))],
+)
+def test_both_kernels_draw_from_the_same_distribution(use, source, radius, pixel):
+    image = coordinate_image(9, 9)
+    mask = np.zeros((9, 9), bool)
+    mask[2:8, 1:7] = True
+    mask[5, 3] = False  # a hole: the background is uneven around the pixels
+    counts = {}
+    for name in ("numba", "numpy"):
+        use(name)
+        values, n = np.unique(
+            picks_at(pixel, image, mask, 1500, radius=radius, source=source),
+            axis=0,
+            return_counts=True,
+        )
+        counts[name] = {tuple(v.tolist()): int(c) for v, c in zip(values, n, strict=True)}
+    assert set(counts["numba"]) == set(counts["numpy"])  # the same support
+    cells = sorted(counts["numpy"])
+    table = [[counts[name][c] for c in cells] for name in ("numba", "numpy")]
+    assert chi2_contingency(table).pvalue > 1e-4
+
+
+def test_seed_reproduces_and_seeds_differ(use):
+    use("numba")
+    image = coordinate_image(60, 80)
+    mask = np.zeros((60, 80), bool)
+    mask[10:50, 20:60] = True
+    for source in ("any", "background"):
+        a = scramble(image, mask, radius=4, source=source, rng=5)
+        np.testing.assert_array_equal(a, scramble(image, mask, radius=4, source=source, rng=5))
+        assert not np.array_equal(a, scramble(image, mask, radius=4, source=source, rng=6))
+        assert not np.array_equal(a, scramble(image, mask, radius=4, source=source))
+
+
+def ellipses(shape, n, seed):
+    """A label image of overlapping person-like ellipses."""
+    h, w = shape
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, np.uint16)
+    yy, xx = np.mgrid[:h, :w]
+    for k in range(1, n + 1):
+        cy, cx = rng.integers(0, h), rng.integers(0, w)
+        a, b = rng.integers(h // 10, h // 3), rng.integers(w // 20, w // 6)
+        labels[((yy - cy) / a) ** 2 + ((xx - cx) / b) ** 2 <= 1] = k
+    return labels
+
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+def test_default_settings_follow_the_rule_per_person(use, name):
+    # The panel's defaults: per-person radius and margin, background only.
+    use(name)
+    labels = ellipses((240, 320), 6, seed=3)
+    image = coordinate_image(240, 320)
+    present = np.unique(labels[labels > 0]).tolist()
+    settings_ = AnonymizeSettings()
+    params = settings_.params(labels)
+    out = settings_.apply(image, labels, present, rng=1)
+    grown = grow(labels, params["margin"])
+    region = grown != 0
+    np.testing.assert_array_equal(out[~region], image[~region])
+    ys, xs = np.nonzero(region)
+    sy, sx = out[..., 0][region].astype(int), out[..., 1][region].astype(int)
+    assert not region[sy, sx].any()
+    radius = np.zeros(int(labels.max()) + 1, int)
+    for label, r in params["radius"].items():
+        radius[label] = r
+    r = radius[grown[region]]
+    depth = ndi.distance_transform_cdt(region, metric="chessboard")[region]
+    reach = np.maximum(np.abs(sy - ys), np.abs(sx - xs))
+    deep = depth > r
+    assert deep.any() and (~deep).any()  # both rules are exercised
+    assert np.all(reach[~deep] <= r[~deep])
+    np.testing.assert_array_equal(reach[deep], depth[deep])
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    labels=arrays(
+        np.uint16, st.tuples(st.integers(1, 30), st.integers(1, 30)), elements=st.integers(0, 4)
+    ),
+    margin=st.one_of(
+        st.integers(0, 6),
+        st.floats(0, 6),
+        st.dictionaries(st.integers(1, 4), st.floats(0, 5), min_size=4, max_size=4),
+    ),
+)
+def test_grow_is_bit_identical_on_both_kernels(labels, margin):
+    try:
+        out = {}
+        for name in ("numba", "numpy"):
+            set_kernels(name)
+            out[name] = grow(labels, margin)
+        np.testing.assert_array_equal(out["numba"], out["numpy"])
+        assert out["numba"].dtype == out["numpy"].dtype
+        for name in ("numba", "numpy"):
+            set_kernels(name)
+            out[name] = grow(labels != 0, 2.5)
+        np.testing.assert_array_equal(out["numba"], out["numpy"])
+    finally:
+        set_kernels(None)
+
+
+def test_environment_selects_the_reference():
+    code = "from napari_fuzzy_people.core.methods._kernels import kernels; print(kernels())"
+    for value, expected in [("numpy", "numpy"), ("numba", "numba")]:
+        env = {**os.environ, ENV_KERNELS: value}
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        assert result.stdout.strip() == expected
+
+
+def test_warm_up_compiles_and_reports(use):
+    use("numba")
+    assert warm_up() is True
+    use("numpy")
+    assert warm_up() is False
