@@ -1,5 +1,7 @@
 """Tiny real models, the coco-people photos, and ground-truth test doubles."""
 
+import copy
+import functools
 import json
 from functools import partial
 from pathlib import Path
@@ -57,6 +59,80 @@ def build_tiny_sam(seed=0) -> Sam:
     return sam.eval()
 
 
+def _any_size_tinyvit():
+    from napari_fuzzy_people.models.hq import hq_modeling  # imported quietly there
+
+    class AnySize(hq_modeling.TinyViT):
+        """TinyViT whose feature maps are img_size / 16 on a side, as the real one's
+        are at 1024; the package writes that size as 64, so only 1024 works."""
+
+        def forward_features(self, x):
+            side = self.img_size // 16
+            x = self.layers[0](self.patch_embed(x))
+            interm = []
+            for i, layer in enumerate(self.layers[1:], start=1):
+                x = layer(x)
+                if i == 1:
+                    interm.append(x.view(x.shape[0], side, side, -1))
+            x = x.view(x.shape[0], side, side, -1).permute(0, 3, 1, 2)
+            return self.neck(x), interm
+
+    return AnySize
+
+
+def tiny_vit(img_size=256, seed=0, mlp_ratio=4.0):
+    """Light HQ-SAM's encoder architecture, narrow and shallow (the last width, 320,
+    is the one the package's down-sampling rule needs)."""
+    torch.manual_seed(seed)
+    return _any_size_tinyvit()(
+        img_size=img_size,
+        num_classes=0,
+        embed_dims=[16, 32, 64, 320],
+        depths=[1, 1, 1, 1],
+        num_heads=[1, 2, 2, 10],
+        window_sizes=[7, 7, 14, 7],
+        mlp_ratio=mlp_ratio,
+    ).eval()
+
+
+def build_tiny_hq_sam(seed=0):
+    """Light HQ-SAM's real architecture at toy size (img_size 256, embedding 16x16)."""
+    return copy.deepcopy(_tiny_hq_sam(seed))  # building TinyViT is slower than copying it
+
+
+@functools.cache
+def _tiny_hq_sam(seed):
+    from napari_fuzzy_people.models.hq import hq_modeling as m
+
+    encoder = tiny_vit(256, seed)
+    dim = 256  # TinyViT's neck always gives 256 channels
+    sam = m.Sam(
+        image_encoder=encoder,
+        prompt_encoder=m.PromptEncoder(
+            embed_dim=dim,
+            image_embedding_size=(16, 16),
+            input_image_size=(256, 256),
+            mask_in_chans=4,
+        ),
+        mask_decoder=m.MaskDecoderHQ(
+            num_multimask_outputs=3,
+            transformer=m.TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2),
+            transformer_dim=dim,
+            iou_head_depth=2,
+            iou_head_hidden_dim=32,
+            vit_dim=64,
+        ),
+    )
+    return sam.eval()
+
+
+def tiny_hq_segmenter(seed=0, **kwargs):
+    """Light HQ-SAM's real architecture at toy size, random weights, on the CPU."""
+    from napari_fuzzy_people.models.hq import HqSamSegmenter
+
+    return HqSamSegmenter(build_tiny_hq_sam(seed), device="cpu", name="tiny-hq-sam", **kwargs)
+
+
 def tiny_detector(score_threshold=0.3):
     """A real torchvision detector, untrained, whose classifier favours "person" so that
     the real post-processing has boxes to work on."""
@@ -88,6 +164,11 @@ def tiny_segmenter(seed=0):
 def tiny_models():
     """(detector, segmenter): the tiny real models, for ``--models doubles:tiny_models``."""
     return tiny_detector(), tiny_segmenter()
+
+
+def tiny_fast_models():
+    """(detector, Light HQ-SAM): the fast pair at toy size, for ``--models``."""
+    return tiny_detector(), tiny_hq_segmenter()
 
 
 def coco_people() -> list[dict]:

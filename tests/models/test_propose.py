@@ -128,3 +128,21 @@ def test_cancel_between_stages_leaves_no_half_state(tiny_sam):
     fresh = run(propose_people(image, *tiny_pipeline(tiny_sam)))
     np.testing.assert_array_equal(first.labels, fresh.labels)
     assert first.people == fresh.people
+
+
+def test_the_fast_pair_end_to_end():
+    from doubles import tiny_fast_models
+
+    det, seg = tiny_fast_models()
+    image = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    events = []
+    proposals = run(propose_people(image, det, seg), on_progress=events.append)
+    boxes, _ = det.detect(image)
+    masks, _ = seg.segment_boxes(image, boxes)
+    assert len(boxes) and len(proposals.people)
+    # Every pixel given to someone is in the Light HQ-SAM mask of that person's box.
+    for p in proposals.people:
+        (i,) = [i for i, b in enumerate(boxes) if tuple(float(v) for v in b) == p.box]
+        assert p.area == int((proposals.labels == p.label).sum()) > 0
+        assert masks[i][proposals.labels == p.label].all()
+    assert [e.stage for e in events][-1] == "segment"

@@ -322,6 +322,7 @@ def test_registry_entries_are_consistent():
         "sam_vit_b",
         "sam_vit_l",
         "sam_vit_h",
+        "sam_hq_vit_tiny",
         "fasterrcnn_resnet50_fpn_v2",
         "fasterrcnn_mobilenet_v3_large_fpn",
     }
@@ -332,9 +333,14 @@ def test_registry_entries_are_consistent():
         assert url.scheme == "https"
         assert checkpoint.filename == url.path.rsplit("/", 1)[-1]
         assert checkpoint.filename.endswith(".pth")
+        if url.hostname == "huggingface.co":
+            # Pinned to a revision (a commit), never a branch that can move.
+            assert re.search(r"/resolve/[0-9a-f]{40}/", url.path), checkpoint.url
         if checkpoint.sha256 is not None:
             assert re.fullmatch(r"[0-9a-f]{64}", checkpoint.sha256)
-            assert checkpoint.size > 0
+            # Sizes are checked where their publisher gives them (Meta does for SAM).
+            assert checkpoint.size is None or checkpoint.size > 0
+            assert checkpoint.size or not name.startswith("sam_vit")
         else:
             # torchvision names files <model>-<first 8 hex of the SHA-256>.pth.
             stamp = re.search(r"-([0-9a-f]{8})\.pth$", checkpoint.filename).group(1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
 
@@ -37,6 +39,21 @@ class PersonSegmenter(Protocol):
     def segment_points(self, image, points, labels, box=None) -> tuple[np.ndarray, float]: ...
 
 
+@dataclass
+class Embedding:
+    """An image as the mask decoder needs it: the encoder's output and the sizes.
+
+    ``interm`` is what HQ-SAM's decoder takes from early in the encoder; ``hq``
+    its per-image mask features, computed once on first use.
+    """
+
+    features: torch.Tensor
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]
+    interm: torch.Tensor | None = None
+    hq: torch.Tensor | None = None
+
+
 class SamSegmenter:
     """Segment Anything behind the :class:`PersonSegmenter` protocol.
 
@@ -60,6 +77,10 @@ class SamSegmenter:
         What the export record calls this model.
     """
 
+    _predictor_type = SamPredictor
+    #: Box prompts: SAM's three candidates, the best kept (else its single mask).
+    box_multimask = True
+
     def __init__(
         self,
         sam: Sam,
@@ -73,13 +94,14 @@ class SamSegmenter:
         self.name = name
         self.store = store
         self.device = choose_device(device)
-        self.sam = sam.eval().to(self.device)
-        self.predictor = SamPredictor(self.sam)
+        self.sam = fuse_layer_norms(sam.eval().to(self.device))
+        self.predictor = self._predictor_type(self.sam)
         self.cache_size = int(cache_size)
         self.chunk_pixels = int(chunk_pixels)
         self.checkpoint_path: Path | None = None
-        self._cache: OrderedDict[str, tuple] = OrderedDict()
+        self._cache: OrderedDict[str, Embedding] = OrderedDict()
         self._current: str | None = None
+        self._embedding: Embedding | None = None
 
     @classmethod
     def load(cls, model_type: str = "vit_b", *, checkpoint="default", **kwargs) -> SamSegmenter:
@@ -111,35 +133,41 @@ class SamSegmenter:
         Returns the cache key (a digest of the pixels as SAM sees them).
         """
         rgb = as_rgb_uint8(image)
-        key = hashlib.blake2b(rgb.data, digest_size=16).hexdigest() + str(rgb.shape)
+        key = _pixels_key(rgb)
         if key == self._current:
             return key
         if key in self._cache:
             self._cache.move_to_end(key)
-            p = self.predictor
-            p.features, p.original_size, p.input_size = self._cache[key]
-            p.is_image_set = True
+            embedding = self._cache[key]
         else:
-            p = self.predictor
-            stored = self.store.get(self._store_key(key)) if self.store is not None else None
-            if stored is not None:
-                features, original, size = stored
-                p.features = torch.as_tensor(features, device=self.device)
-                p.original_size, p.input_size = tuple(original), tuple(size)
-                p.is_image_set = True
-            else:
+            stored = self._load_stored(self._store_key(key)) if self.store is not None else None
+            if stored is None:
                 with torch.inference_mode():
-                    p.set_image(rgb)
+                    self.predictor.set_image(rgb)
+                stored = self._from_predictor()
                 if self.store is not None:
-                    self.store.put(
-                        self._store_key(key), p.features.cpu().numpy(), p.original_size,
-                        p.input_size,
-                    )  # fmt: skip
-            self._cache[key] = (p.features, p.original_size, p.input_size)
+                    self._save_stored(self._store_key(key), stored)
+            embedding = self._cache[key] = stored
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
+        self._embedding = embedding
         self._current = key
         return key
+
+    def _from_predictor(self) -> Embedding:
+        p = self.predictor
+        return Embedding(p.features, tuple(p.original_size), tuple(p.input_size))
+
+    def _save_stored(self, key: str, e: Embedding) -> None:
+        self.store.put(key, e.features.cpu().numpy(), e.original_size, e.input_size)
+
+    def _load_stored(self, key: str) -> Embedding | None:
+        stored = self.store.get(key)
+        if stored is None:
+            return None
+        features, original, size = stored
+        features = torch.as_tensor(features, device=self.device)
+        return Embedding(features, tuple(int(v) for v in original), tuple(int(v) for v in size))
 
     @property
     def digest(self) -> str:
@@ -160,43 +188,50 @@ class SamSegmenter:
 
     def has_embedding(self, image) -> bool:
         """Whether ``image``'s embedding is cached (prompts on it are cheap)."""
-        rgb = as_rgb_uint8(image)
-        key = hashlib.blake2b(rgb.data, digest_size=16).hexdigest() + str(rgb.shape)
-        return key in self._cache
+        return _pixels_key(as_rgb_uint8(image)) in self._cache
 
     # -- prompts ----------------------------------------------------------
 
-    def iter_boxes(self, image, boxes) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(start, masks, scores)`` for batches of box prompts.
+    def _decode(self, points, boxes, *, multimask: bool):
+        """Low-resolution mask logits ``(B, 1, h, w)`` and scores ``(B,)`` for prompts
+        already in the model's input frame, on the current embedding.
 
-        Each box gets SAM's three candidate masks; the one with the best
-        predicted quality is kept (chosen at low resolution, so only that one
+        With ``multimask``, SAM's three candidates are made and the one with the
+        best predicted quality kept (chosen at low resolution, so only that one
         is upscaled).
         """
+        sam, e = self.sam, self._embedding
+        sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=None)
+        low, quality = sam.mask_decoder(
+            image_embeddings=e.features,
+            image_pe=sam.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
+        best = quality.argmax(dim=1)
+        pick = torch.arange(len(best), device=best.device)
+        return low[pick, best][:, None], quality[pick, best]
+
+    def _masks(self, low) -> np.ndarray:
+        """Full-size boolean masks ``(B, M, N)`` from low-resolution logits."""
+        e = self._embedding
+        masks = self.sam.postprocess_masks(low, e.input_size, e.original_size)
+        return (masks[:, 0] > self.sam.mask_threshold).cpu().numpy()
+
+    def iter_boxes(self, image, boxes) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield ``(start, masks, scores)`` for batches of box prompts, one mask per box."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         self.set_image(image)
-        p = self.predictor
-        h, w = p.original_size
+        h, w = self._embedding.original_size
         batch = max(1, self.chunk_pixels // (h * w))
         for start in range(0, len(boxes), batch):
             chunk = torch.as_tensor(boxes[start : start + batch], device=self.device)
             with torch.inference_mode():
-                sparse, dense = self.sam.prompt_encoder(
-                    points=None, boxes=p.transform.apply_boxes_torch(chunk, (h, w)), masks=None
-                )
-                low, quality = self.sam.mask_decoder(
-                    image_embeddings=p.features,
-                    image_pe=self.sam.prompt_encoder.get_dense_pe(),
-                    sparse_prompt_embeddings=sparse,
-                    dense_prompt_embeddings=dense,
-                    multimask_output=True,
-                )
-                best = quality.argmax(dim=1)
-                pick = torch.arange(len(best), device=best.device)
-                low = low[pick, best][:, None]
-                masks = self.sam.postprocess_masks(low, p.input_size, p.original_size)
-                masks = masks[:, 0] > self.sam.mask_threshold
-            yield start, masks.cpu().numpy(), quality[pick, best].float().cpu().numpy()
+                chunk = self.predictor.transform.apply_boxes_torch(chunk, (h, w))
+                low, scores = self._decode(None, chunk, multimask=self.box_multimask)
+                masks = self._masks(low)
+            yield start, masks, scores.float().cpu().numpy()
 
     def segment_boxes(self, image, boxes) -> tuple[np.ndarray, np.ndarray]:
         """One mask per box: ``(masks (K, M, N) bool, scores (K,))``."""
@@ -220,12 +255,53 @@ class SamSegmenter:
         if not np.isin(labels, (0, 1)).all():
             raise ValueError("point labels must be 1 (person) or 0 (not person)")
         self.set_image(image)
+        size, transform = self._embedding.original_size, self.predictor.transform
+        prompt = None
+        if len(points):
+            xy = torch.as_tensor(transform.apply_coords(points, size), device=self.device)
+            prompt = (xy[None].float(), torch.as_tensor(labels[None], device=self.device).int())
+        if box is not None:
+            box = np.asarray(box, dtype=np.float32).reshape(1, 4)
+            box = torch.as_tensor(transform.apply_boxes(box, size), device=self.device).float()
         with torch.inference_mode():
-            masks, quality, _ = self.predictor.predict(
-                point_coords=points if len(points) else None,
-                point_labels=labels if len(points) else None,
-                box=None if box is None else np.asarray(box, dtype=np.float32).reshape(4),
-                multimask_output=True,
-            )
-        best = int(np.argmax(quality))
-        return masks[best], float(quality[best])
+            low, score = self._decode(prompt, box, multimask=True)
+            mask = self._masks(low)[0]
+        return mask, float(score[0])
+
+
+class ChannelLayerNorm(torch.nn.Module):
+    """SAM's ``LayerNorm2d`` (over the channels of ``(B, C, H, W)``) as one fused
+    :func:`~torch.nn.functional.layer_norm`, same parameters: the stock one is six
+    passes over the decoder's largest tensors."""
+
+    def __init__(self, norm: torch.nn.Module):
+        super().__init__()
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+# Known by name, so that SAM alone never imports HQ-SAM (and its timm warnings).
+_LAYER_NORMS_2D = {
+    ("segment_anything.modeling.common", "LayerNorm2d"),
+    ("segment_anything_hq.modeling.common", "LayerNorm2d"),
+    ("segment_anything_hq.modeling.tiny_vit_sam", "LayerNorm2d"),
+}
+
+
+def fuse_layer_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Replace SAM's and HQ-SAM's ``LayerNorm2d`` modules in ``model`` (in place) by
+    :class:`ChannelLayerNorm`; the weights and their names stay (same state dict)."""
+    for name, child in list(model.named_children()):
+        if (type(child).__module__, type(child).__qualname__) in _LAYER_NORMS_2D:
+            setattr(model, name, ChannelLayerNorm(child))
+        else:
+            fuse_layer_norms(child)
+    return model
+
+
+def _pixels_key(rgb: np.ndarray) -> str:
+    """What an image's embedding is cached under: a digest of its pixels and shape."""
+    return hashlib.blake2b(rgb.data, digest_size=16).hexdigest() + str(rgb.shape)

@@ -105,6 +105,9 @@ class Checkpoint:
 
 
 _SAM = "https://dl.fbaipublicfiles.com/segment_anything/"
+# The HQ-SAM authors' Hugging Face repository, pinned to the revision that
+# added the vit_tiny file: a later upload cannot change what we download.
+_HQ_SAM = "https://huggingface.co/lkeab/hq-sam/resolve/a3a77cd0a2e5e50eaa76faccf61b964732d9b35f/"
 _TORCHVISION = "https://download.pytorch.org/models/"
 
 #: Official checkpoints by name.
@@ -134,6 +137,16 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             size=2564550879,
             sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
             description="Segment Anything ViT-H (2.6 GB)",
+        ),
+        Checkpoint(
+            name="sam_hq_vit_tiny",
+            url=_HQ_SAM + "sam_hq_vit_tiny.pth",
+            filename="sam_hq_vit_tiny.pth",
+            # The authors publish no checksum; this one is from Intel's
+            # geti-instant-learn model registry, which verifies its downloads
+            # of this file against it (docs/models.md). Size: not published.
+            sha256="0f32c075ccdd870ae54db2f7630e7a0878ede5a2b06d05d6fe02c65a82fb7196",
+            description="Light HQ-SAM vit_tiny (fast segmenter, about 42 MB)",
         ),
         Checkpoint(
             name="fasterrcnn_resnet50_fpn_v2",
