@@ -48,7 +48,7 @@ def test_the_preview_sits_under_the_people_and_says_when_it_is_updating(session,
     idle(qtbot, c)
     names = [layer.name for layer in viewer.layers]
     assert names.index("street (preview)") < names.index("masks")  # masks drawn on top
-    assert states[0] == "updating" and states[-1] == "ready"
+    assert states[0].status == "updating" and states[-1].status == "ready"
 
 
 def test_removing_the_people_layer_takes_its_rows_and_buttons(session):

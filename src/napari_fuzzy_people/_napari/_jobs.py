@@ -18,6 +18,7 @@ import numpy as np
 from napari.utils import progress
 
 from ..core import AnonymizeSettings, Progress, ReviewModel
+from ..core.preview import preview_steps
 from ..io.errors import ExportError
 from ..io.read import Photo, orient, read_photo
 from ..io.record import export_steps
@@ -33,6 +34,7 @@ __all__ = [
     "job",
     "load_detector",
     "load_segmenter",
+    "preview_job",
     "read_photo_job",
     "segment_prompt_job",
 ]
@@ -143,6 +145,15 @@ def anonymize_job(image, labels, approved, settings: AnonymizeSettings):
     out = settings.apply(image, labels, approved)
     yield Progress("anonymize", 1, 2)  # a Cancel here drops the result
     return pyramid(out)
+
+
+@job
+def preview_job(image, labels, approved, settings: AnonymizeSettings, factor: int):
+    """The anonymized image at ``1 / factor`` the size (see :mod:`..core.preview`); a
+    Cancel stops it between its steps."""
+    result = yield from preview_steps(image, labels, approved, settings, factor=factor)
+    yield Progress("preview", 3, 3)  # a Cancel here drops the result
+    return result
 
 
 #: Past this many pixels a result is shown as a pyramid (napari then draws only

@@ -16,6 +16,7 @@ __all__ = [
     "REVIEW_KEY",
     "add_box_layer",
     "add_points_layer",
+    "cell_placement",
     "check_image_layer",
     "last_box",
     "layer_photo_path",
@@ -54,16 +55,22 @@ def layer_photo_path(layer) -> Path | None:
     return Path(path) if path else None
 
 
-def show_image(viewer, layer: Image | None, source: Image, levels, name: str, *, below=None):
+def show_image(
+    viewer, layer: Image | None, source: Image, levels, name: str, *, below=None, factor=1
+):
     """Show ``levels`` (one image, or a pyramid) in ``layer``, made now if None; returns it.
 
     A pyramid lets napari draw only the level that fits the screen, so a large
     result costs the GUI thread little; the layer is made once and reused.
+    ``factor``: each pixel of ``levels`` stands for ``factor`` x ``factor`` pixels
+    of ``source`` (a preview), and is drawn over them.
     """
     active = viewer.layers.selection.active
     multiscale = len(levels) > 1
     data = levels if multiscale else levels[0]
+    scale, translate = cell_placement(source, factor)
     if layer is not None and layer in viewer.layers and layer.multiscale == multiscale:
+        layer.scale, layer.translate = scale, translate
         layer.data = data
     else:
         if layer is not None and layer in viewer.layers:
@@ -73,8 +80,8 @@ def show_image(viewer, layer: Image | None, source: Image, levels, name: str, *,
             name=name,
             rgb=source.rgb,
             multiscale=multiscale,
-            scale=source.scale,
-            translate=source.translate,
+            scale=scale,
+            translate=translate,
             contrast_limits=None if source.rgb else source.contrast_limits,
         )
         if below is not None and below in viewer.layers:
@@ -83,6 +90,17 @@ def show_image(viewer, layer: Image | None, source: Image, levels, name: str, *,
     if active is not None and active in viewer.layers:
         viewer.layers.selection.active = active  # keep the reviewer's tools (and A/R/N)
     return layer
+
+
+def cell_placement(source: Image, factor: int):
+    """Scale and translate that lay an image shrunk ``factor`` times over ``source``.
+
+    A shrunk pixel is the mean of a ``factor`` x ``factor`` cell, so it is that
+    many times larger and centred on the cell: ``(factor - 1) / 2`` source pixels
+    down and right of the cell's first pixel.
+    """
+    scale = np.asarray(source.scale, float)
+    return scale * factor, np.asarray(source.translate, float) + scale * (factor - 1) / 2
 
 
 def show_boxes(viewer, layer: Shapes | None, image_layer: Image, boxes) -> Shapes | None:

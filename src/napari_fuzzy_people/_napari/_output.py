@@ -7,26 +7,54 @@ GUI thread, in a layer the session made and reuses.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import enum
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from napari.layers import Image
 from napari.qt.threading import create_worker
 
-from ..core import ReviewModel
+from ..core import AnonymizeSettings, ReviewModel
+from ..core.preview import preview_factor
 from ..io.export import export_path
 from ..io.record import default_review_folder
 from . import _layers
 from ._events import Severity, drive, people
-from ._jobs import anonymize_job, export_job
+from ._jobs import anonymize_job, export_job, preview_job
 from ._layers import layer_photo_path
 
-__all__ = ["OutputActions"]
+__all__ = ["PREVIEW_MIN", "OutputActions", "PreviewState", "PreviewStatus"]
+
+#: The smallest long side a preview is computed at, however small the canvas.
+PREVIEW_MIN = 1024
+
+
+class PreviewStatus(str, enum.Enum):
+    OFF = "off"
+    UPDATING = "updating"  # being computed; the layer still shows the last one
+    READY = "ready"  # the layer shows the current settings
+    CANCELLED = "cancelled"  # stopped (newer settings, another photo, an error)
+
+
+@dataclass(frozen=True)
+class PreviewState:
+    """The live preview: its status, how many times smaller than the photo it is
+    (each preview pixel a ``factor`` x ``factor`` cell), the settings it shows, and
+    its size once shown."""
+
+    status: PreviewStatus = PreviewStatus.OFF
+    factor: int = 1
+    settings: AnonymizeSettings | None = None
+    shape: tuple[int, ...] = ()
 
 
 class OutputActions:
     """Settings, preview, Apply, Export."""
+
+    preview_state = PreviewState()
+    #: The preview's long side in pixels; None follows the canvas.
+    preview_target: int | None = None
 
     # -- settings and preview ----------------------------------------------------
 
@@ -44,18 +72,34 @@ class OutputActions:
         return True
 
     def set_preview(self, on: bool) -> None:
-        """Show the anonymized photo live, in a layer under the people."""
+        """Show the anonymized photo live, at screen size, in a layer under the people."""
         self._preview_on = bool(on)
         if not on:
+            if self._preview_worker is not None:
+                self._preview_worker.quit()
             self._remove_own("preview")
-            self.preview_changed.emit("off")
+            self._set_preview_state(PreviewState())
         self._update_preview()
+
+    def preview_factor(self, shape) -> int:
+        """How many times smaller than the photo the preview is computed: it fits the
+        canvas (:attr:`preview_target`, else the canvas's long side, at least
+        :data:`PREVIEW_MIN`), never past :data:`~..core.preview.PREVIEW_MAX`."""
+        target = self.preview_target
+        if target is None:
+            canvas = getattr(self.viewer, "canvas", None)  # napari >= 0.9; before: private
+            size = canvas.size if canvas is not None else getattr(self.viewer, "_canvas_size", ())
+            target = max(PREVIEW_MIN, *size)
+        return preview_factor(shape, target)
 
     def _update_preview(self) -> None:
         if not self._preview_on or self._closed:
             return
         if self._preview_worker is not None:
-            self._preview_pending = True  # the newest settings win when it ends
+            # The newest settings win: the running preview stops at its next step
+            # (its result, if any, is dropped) and this one starts when it ends.
+            self._preview_pending = True
+            self._preview_worker.quit()
             return
         try:
             image = self._photo_pixels()
@@ -65,31 +109,61 @@ class OutputActions:
             return
         labels = np.asarray(self.people_layer.data).copy()
         approved = self.review.approved_labels()
-        source = self.photo_layer
+        source, settings = self.photo_layer, self.settings
+        factor = self.preview_factor(image.shape)
         self._preview_pending = False
-        job = anonymize_job(image, labels, approved, self.settings)
+        job = preview_job(image, labels, approved, settings, factor)
         worker = create_worker(drive, job, _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(lambda out: self._show("preview", source, out, " (preview)"))
+        state = PreviewState(PreviewStatus.UPDATING, factor, settings)
+        worker.returned.connect(lambda out: self._preview_returned(worker, source, out, state))
         worker.errored.connect(self._on_error)
-        worker.finished.connect(self._preview_done)
+        worker.finished.connect(lambda: self._preview_done(worker, state))
         self._preview_worker = worker
-        self.preview_changed.emit("updating")
+        self._set_preview_state(state)
         worker.start()
 
-    def _preview_done(self) -> None:
+    def _preview_returned(self, worker, source: Image, out: np.ndarray, state) -> None:
+        if worker is not self._preview_worker or self._preview_pending:
+            return  # superseded by newer settings: never shown
+        if source is not self.photo_layer or not self._preview_on:
+            return
+        self._own["preview"] = _layers.show_image(
+            self.viewer, self._own.get("preview"), source, [out], self._preview_name(False),
+            below=self.people_layer, factor=state.factor,
+        )  # fmt: skip
+        self._set_preview_state(replace(state, status=PreviewStatus.READY, shape=out.shape[:2]))
+
+    def _preview_done(self, worker, state) -> None:
+        if worker is not self._preview_worker:
+            return
         self._preview_worker = None
+        if self._closed or not self._preview_on:
+            return
+        if self.preview_state.status == PreviewStatus.UPDATING:
+            # Stopped: newer settings, another photo, or an error.
+            self._set_preview_state(replace(state, status=PreviewStatus.CANCELLED))
         if self._preview_pending:
             self._update_preview()
-        elif self._preview_on:
-            self.preview_changed.emit("ready")
+
+    def _preview_name(self, updating: bool) -> str:
+        name = self.photo_layer.name if self.photo_layer is not None else "photo"
+        return f"{name} (preview, updating…)" if updating else f"{name} (preview)"
+
+    def _set_preview_state(self, state: PreviewState) -> None:
+        self.preview_state = state
+        layer = self._own.get("preview")
+        if layer is not None and layer in self.viewer.layers:
+            # Marked in the layer list too: what it shows is about to change.
+            layer.name = self._preview_name(state.status == PreviewStatus.UPDATING)
+        if not self._closed:
+            self.preview_changed.emit(state)
 
     def _show(self, role: str, source: Image, out: np.ndarray, suffix: str) -> None:
-        if source is not self.photo_layer or (role == "preview" and not self._preview_on):
+        if source is not self.photo_layer:
             return
         self._own[role] = _layers.show_image(
-            self.viewer, self._own.get(role), source, out, f"{source.name}{suffix}",
-            below=self.people_layer if role == "preview" else None,
-        )  # fmt: skip
+            self.viewer, self._own.get(role), source, out, f"{source.name}{suffix}"
+        )
 
     # -- apply and export --------------------------------------------------------
 

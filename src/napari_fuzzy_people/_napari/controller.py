@@ -14,9 +14,10 @@ State changes are announced by typed signals (psygnal): ``notice`` (a
 :class:`Notice` with its :class:`Severity`), ``photo_changed``,
 ``people_changed``, ``selection_changed``, ``settings_changed``,
 ``job_changed`` (a :class:`JobState`, or None when idle) and
-``preview_changed``. Long work runs in napari thread workers as generators
-(:mod:`._jobs`); their results are applied here, on the GUI thread. Layers
-the session made are known by identity, never by name.
+``preview_changed`` (a :class:`PreviewState`). Long work runs in napari
+thread workers as generators (:mod:`._jobs`); their results are applied
+here, on the GUI thread. Layers the session made are known by identity,
+never by name.
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ from ._jobs import (
     read_photo_job,
 )
 from ._layers import REVIEW_KEY, check_image_layer, layer_photo_path
-from ._output import OutputActions
+from ._output import OutputActions, PreviewState, PreviewStatus
 from ._queue import QueueActions
 from ._review import ReviewActions
 
-__all__ = ["Controller", "JobState", "Notice", "Severity"]
+__all__ = ["Controller", "JobState", "Notice", "PreviewState", "PreviewStatus", "Severity"]
 
 
 class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
@@ -57,7 +58,7 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
     selection_changed = Signal(object)
     settings_changed = Signal(object)
     job_changed = Signal(object)
-    preview_changed = Signal(str)
+    preview_changed = Signal(object)
     queue_changed = Signal()
 
     def __init__(self, viewer):

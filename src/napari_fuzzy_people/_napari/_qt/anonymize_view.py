@@ -17,7 +17,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...core import REGISTRY, PanelDefaults, get_method
-from ..controller import Severity
+from ..controller import PreviewState, PreviewStatus, Severity
 from ._common import combo, row
 
 __all__ = ["AnonymizeView"]
@@ -119,8 +119,20 @@ class AnonymizeView(QWidget):
         self.apply_button.setEnabled(ready and bool(c.review.approved_labels()))
         self.export_button.setEnabled(ready)
 
-    def _preview_state(self, state: str) -> None:
-        self.preview_state.setText({"updating": "updating…", "ready": "up to date"}.get(state, ""))
+    def _preview_state(self, state: PreviewState) -> None:
+        text, tip = "", ""
+        if state.status == PreviewStatus.UPDATING:
+            text = "Updating preview…"
+        elif state.status == PreviewStatus.READY:
+            text = "Up to date" if state.factor == 1 else f"Up to date, 1/{state.factor} size"
+            if state.factor > 1:
+                tip = (
+                    f"The preview is computed at 1/{state.factor} of the photo's size, with "
+                    "strengths and margins scaled to match, so it keeps up with every change. "
+                    "Apply and Export work on the full-size photo."
+                )
+        self.preview_state.setText(text)
+        self.preview_state.setToolTip(tip)
 
     def export_clicked(self) -> None:
         """Ask what only a person can answer, then export."""
