@@ -70,6 +70,12 @@ def test_a_change_previews_at_screen_size_over_the_whole_photo(big, qtbot):
     expected = preview(image, labels, [1, 2], c.settings, factor=4)
     np.testing.assert_array_equal(layer.data, expected)
     assert np.any(expected != downscale(image, 4))
+    # New pixels in the photo layer: the next change previews them, not the old ones.
+    photo.data = 255 - image
+    c.update_settings(margin=9)
+    idle(qtbot, c)
+    expected = preview(photo.data, labels, [1, 2], c.settings, factor=4)
+    np.testing.assert_array_equal(layer.data, expected)
 
 
 def test_the_factor_follows_the_canvas_by_default(big, qtbot):

@@ -18,7 +18,7 @@ import numpy as np
 from napari.utils import progress
 
 from ..core import AnonymizeSettings, Progress, ReviewModel
-from ..core.preview import preview_steps
+from ..core.preview import downscale, preview_steps
 from ..io.errors import ExportError
 from ..io.read import Photo, orient, read_photo
 from ..io.record import export_steps
@@ -148,12 +148,16 @@ def anonymize_job(image, labels, approved, settings: AnonymizeSettings):
 
 
 @job
-def preview_job(image, labels, approved, settings: AnonymizeSettings, factor: int):
-    """The anonymized image at ``1 / factor`` the size (see :mod:`..core.preview`); a
-    Cancel stops it between its steps."""
-    result = yield from preview_steps(image, labels, approved, settings, factor=factor)
+def preview_job(image, labels, approved, settings: AnonymizeSettings, factor: int, small=None):
+    """The anonymized image at ``1 / factor`` the size (see :mod:`..core.preview`), and
+    the photo at that size (``small``, computed unless given); a Cancel stops it
+    between its steps."""
+    if small is None:
+        yield Progress("preview", 0, 3)
+        small = downscale(image, factor)
+    out = yield from preview_steps(image, labels, approved, settings, factor=factor, small=small)
     yield Progress("preview", 3, 3)  # a Cancel here drops the result
-    return result
+    return out, small
 
 
 #: Past this many pixels a result is shown as a pyramid (napari then draws only

@@ -53,6 +53,7 @@ class OutputActions:
     """Settings, preview, Apply, Export."""
 
     preview_state = PreviewState()
+    _preview_photo = None  # (photo pixels, factor, photo at preview size)
     #: The preview's long side in pixels; None follows the canvas.
     preview_target: int | None = None
 
@@ -78,6 +79,7 @@ class OutputActions:
             if self._preview_worker is not None:
                 self._preview_worker.quit()
             self._remove_own("preview")
+            self._preview_photo = None
             self._set_preview_state(PreviewState())
         self._update_preview()
 
@@ -112,10 +114,19 @@ class OutputActions:
         source, settings = self.photo_layer, self.settings
         factor = self.preview_factor(image.shape)
         self._preview_pending = False
-        job = preview_job(image, labels, approved, settings, factor)
+        # The photo at preview size is kept while the photo and the factor stay.
+        kept, kept_factor, small = self._preview_photo or (None, None, None)
+        small = small if kept is image and kept_factor == factor else None
+        job = preview_job(image, labels, approved, settings, factor, small)
         worker = create_worker(drive, job, _start_thread=False, _ignore_errors=True)
         state = PreviewState(PreviewStatus.UPDATING, factor, settings)
-        worker.returned.connect(lambda out: self._preview_returned(worker, source, out, state))
+
+        def returned(result):
+            out, small = result
+            self._preview_photo = (image, factor, small)
+            self._preview_returned(worker, source, out, state)
+
+        worker.returned.connect(returned)
         worker.errored.connect(self._on_error)
         worker.finished.connect(lambda: self._preview_done(worker, state))
         self._preview_worker = worker

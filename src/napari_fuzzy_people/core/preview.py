@@ -248,12 +248,19 @@ def scale_params(params: Mapping, factor: int) -> dict:
     return out
 
 
-def preview_steps(image, labels, approved: Iterable[int], settings, *, factor: int, rng=None):
+def preview_steps(
+    image, labels, approved: Iterable[int], settings, *, factor: int, rng=None, small=None
+):
     """:func:`preview` as a generator: it yields :class:`Progress` between its
-    steps (a worker can stop it there) and returns the preview."""
+    steps (a worker can stop it there) and returns the preview.
+
+    ``small``: ``downscale(image, factor)`` if the caller has it already (the
+    photo does not change when the settings do).
+    """
     approved = sorted(int(v) for v in approved)
     yield Progress("preview", 0, 3)
-    small = downscale(image, factor)
+    if small is None:
+        small = downscale(image, factor)
     if not approved:
         return small
     yield Progress("preview", 1, 3)
