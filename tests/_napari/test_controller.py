@@ -156,8 +156,8 @@ def test_a_phone_photo_opened_by_napari_exports_upright_with_its_masks(panel, qt
     c.adopt(viewer.add_labels(labels, name="masks"))  # drawn on the stored pixels
     idle(qtbot, c)
     c.approve_all()
-    c.export(tmp_path / "out", review_folder=tmp_path / "private")
     (tmp_path / "out").mkdir()
+    c.export(tmp_path / "out", review_folder=tmp_path / "private")
     idle(qtbot, c)
     upright = read_photo(path).pixels
     written = np.asarray(Image.open(tmp_path / "out" / "phone_fuzzy.png"))
