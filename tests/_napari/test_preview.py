@@ -98,7 +98,10 @@ def test_updating_is_shown_then_cleared(big, qtbot):
     assert c.preview_busy and c.preview_state.status == PreviewStatus.UPDATING
     assert label.text() == "Updating preview…"
     assert "photo (preview, updating…)" in viewer.layers  # marked in the layer list
+    # ... and in the bar that stays in view when the panel is scrolled
+    assert widget.job.preview_line.isVisibleTo(widget)
     idle(qtbot, c)
+    assert not widget.job.preview_line.isVisibleTo(widget)
     assert [s.status for s in states] == ["updating", "ready"]
     assert label.text() == "Up to date, 1/4 size"
     assert "photo (preview)" in viewer.layers

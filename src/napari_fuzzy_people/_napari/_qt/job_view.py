@@ -5,7 +5,7 @@ from __future__ import annotations
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..controller import JobState, Notice, Severity
+from ..controller import JobState, Notice, PreviewState, PreviewStatus, Severity
 from ._common import row
 
 __all__ = ["JobView"]
@@ -44,13 +44,19 @@ class JobView(QWidget):
         self.progress.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        # The Anonymize group may be scrolled out of sight on a laptop screen:
+        # the bar that always shows says when the preview is behind the settings.
+        self.preview_line = QLabel("Updating preview…")
+        self.preview_line.setVisible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.bar = row(self.progress, self.cancel_button)
         self.bar.setVisible(False)  # shown while a job runs
         layout.addWidget(self.bar)
+        layout.addWidget(self.preview_line)
         layout.addWidget(self.status)
         self.cancel_button.clicked.connect(controller.cancel)
+        controller.preview_changed.connect(self.render_preview)
         controller.job_changed.connect(self.render)
         controller.notice.connect(self.show_notice)
 
@@ -76,6 +82,9 @@ class JobView(QWidget):
             self.progress.setValue(p.done)
             stage = _STAGES.get(p.stage, p.stage)
             self.status.setText(f"{what}: {stage} ({p.done}/{p.total})")
+
+    def render_preview(self, state: PreviewState) -> None:
+        self.preview_line.setVisible(state.status == PreviewStatus.UPDATING)
 
     def show_notice(self, notice: Notice) -> None:
         self.status.setText(notice.text)
