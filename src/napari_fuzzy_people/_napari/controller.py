@@ -33,6 +33,7 @@ from psygnal import Signal
 from qtpy.QtCore import QTimer
 
 from ..core import AnonymizeSettings, Progress, ReviewModel, Status
+from ..core.methods import warm_up
 from ._events import JobState, Notice, Severity, drive, people
 from ._finding import FindingActions
 from ._jobs import (
@@ -46,7 +47,40 @@ from ._output import OutputActions, PreviewState, PreviewStatus
 from ._queue import QueueActions
 from ._review import ReviewActions
 
-__all__ = ["Controller", "JobState", "Notice", "PreviewState", "PreviewStatus", "Severity"]
+__all__ = [
+    "Controller",
+    "JobState",
+    "Notice",
+    "PreviewState",
+    "PreviewStatus",
+    "Severity",
+    "warm_kernels",
+]
+
+_warmed = threading.Event()
+_warming = False
+
+
+def warm_kernels() -> threading.Event:
+    """Compile the scramble kernels in a worker, once per process.
+
+    The first compile on a machine takes seconds (then numba's disk cache
+    makes it about one); paid here, it is not paid by the first preview.
+    Returns an event set when the kernels are ready (or failed to build:
+    the numpy kernels then serve).
+    """
+    global _warming
+    if not _warming:
+        _warming = True
+
+        def work():
+            try:
+                warm_up()
+            finally:
+                _warmed.set()
+
+        create_worker(work, _start_thread=True, _ignore_errors=True)
+    return _warmed
 
 
 class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
@@ -100,6 +134,7 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
         viewer.layers.events.removed.connect(self._on_removed)
         for layer in viewer.layers:
             self._on_inserted(layer=layer)
+        warm_kernels()
 
     # -- notices and jobs ------------------------------------------------------
 

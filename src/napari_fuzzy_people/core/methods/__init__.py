@@ -24,6 +24,7 @@ from types import MappingProxyType
 
 from ._blur import blur
 from ._fill import fill
+from ._kernels import kernels, set_kernels, warm_up
 from ._pixelate import pixelate
 from ._scramble import SOURCES, scramble
 
@@ -36,8 +37,11 @@ __all__ = [
     "blur",
     "fill",
     "get_method",
+    "kernels",
     "pixelate",
     "scramble",
+    "set_kernels",
+    "warm_up",
 ]
 
 
