@@ -8,14 +8,14 @@ them alike):
 - the image embedding: HQ tiny's always; ViT-B's only with ``--vit-b-encoder``
   (about 10 s each); without it ViT-B's decoder runs on a random embedding of
   the right shape, which costs the decoder the same;
-- prompt -> mask after the embedding: one box, 10 boxes batched (per box),
-  one point; for ViT-B, for HQ tiny through our segmenter, and for HQ tiny
+- prompt -> mask after the embedding: one box, 10 boxes batched and one at
+  a time (per box), one point; for ViT-B, for HQ tiny through our segmenter, and for HQ tiny
   through the package's own ``SamPredictor.predict`` (one box at a time, the
   stock path);
 - Find people with the fast pair: MobileNet detector + HQ tiny embedding + 10
   box masks.
 
-    python benchmarks/bench_segmenters.py [--repeat 5] [--vit-b-encoder]
+    python benchmarks/bench_segmenters.py [--repeat 5] [--vit-b-encoder] [--threads N]
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--vit-b-encoder", action="store_true", help="also embed with ViT-B")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the usable cores)")
     args = parser.parse_args()
 
     photo = (resize(astronaut(), (768, 1024), anti_aliasing=True) * 255).astype(np.uint8)
@@ -68,6 +69,8 @@ def main():
     hq = HqSamSegmenter.load("hq_vit_tiny", checkpoint=None)
     vit_b = SamSegmenter.load("vit_b", checkpoint=None)
     detector = TorchvisionDetector("fasterrcnn_mobilenet_v3_large_fpn", checkpoint=None)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     hq.set_image(photo)
     if args.vit_b_encoder:
         vit_b.set_image(photo)
@@ -100,6 +103,9 @@ def main():
         steps[f"{name}: 10 boxes batched, per box"] = lambda seg=seg: seg.segment_boxes(
             photo, boxes
         )
+        steps[f"{name}: 10 boxes one at a time, per box"] = lambda seg=seg: [
+            seg.segment_boxes(photo, box[None]) for box in boxes
+        ]
         steps[f"{name}: 1 point"] = lambda seg=seg: seg.segment_points(photo, point, [1])
     steps["HQ tiny, stock predict: 1 box"] = lambda: stock_boxes(1, False)
     steps["HQ tiny, stock predict hq_token_only: 1 box"] = lambda: stock_boxes(1, True)

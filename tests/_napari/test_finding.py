@@ -125,3 +125,52 @@ def test_offline_without_weights_says_what_to_do(panel, qtbot, monkeypatch, tmp_
     assert "paint people by hand" in message
     assert widget.controller.last_notice.severity == "error"
     assert "photo people" not in viewer.layers
+
+
+def choose(box, data):
+    """Pick the item holding ``data``, as a user does (``activated`` too)."""
+    index = box.findData(data)
+    box.setCurrentIndex(index)
+    box.activated.emit(index)
+
+
+def test_the_panel_offers_a_fast_and_an_accurate_pair(panel):
+    _, widget = panel
+    find, c = widget.find, widget.controller
+    labels = [find.pair.itemText(i) for i in range(find.pair.count())]
+    assert labels[0].startswith("Fast") and "without a GPU" in labels[0]
+    assert labels[1].startswith("Accurate") and "ViT-B" in labels[1]
+    assert find.pair.currentData() == "accurate"  # the default
+    choose(find.pair, "fast")
+    assert find.detector.currentData() == "fasterrcnn_mobilenet_v3_large_fpn"
+    assert find.segmenter.currentData() == "hq_vit_tiny"
+    assert "Light HQ-SAM" in find.pair.toolTip()
+    find.find_button.setEnabled(True)
+    find.find_button.click()  # no photo: nothing runs, but the choice is taken
+    assert (c.models.detector, c.models.segmenter) == (
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        "hq_vit_tiny",
+    )
+    choose(find.segmenter, "vit_b")  # a mix of the two: neither pair
+    assert find.pair.currentData() == "custom"
+    choose(find.detector, "fasterrcnn_resnet50_fpn_v2")
+    assert find.pair.currentData() == "accurate"
+
+
+def test_the_fast_pair_finds_people_and_sam_on_a_cpu_hints_at_it(panel, qtbot):
+    from doubles import tiny_hq_segmenter
+
+    viewer, widget = panel
+    image, _ = street()
+    viewer.add_image(image, name="photo", rgb=True)
+    c = widget.controller
+    c.use_models(detector=tiny_detector, segmenter=tiny_hq_segmenter)
+    c.find_people()
+    idle(qtbot, c)
+    assert c.review.people and c.people_layer is not None
+    assert "No GPU here" not in widget.job.status.text()
+    # SAM ViT-B (a tiny stand-in under its name) on the CPU: the fast pair is named.
+    c.use_models(segmenter=SamSegmenter(build_tiny_sam(), device="cpu", name="sam_vit_b"))
+    c.find_people()
+    idle(qtbot, c)
+    assert "No GPU here" in widget.job.status.text() and "Models: Fast" in widget.job.status.text()

@@ -133,3 +133,28 @@ def test_the_embedding_cache_is_used_only_for_what_made_it(tmp_path, tiny_sam):
     s.checkpoint_path = weights
     s.set_image(image)
     assert len(calls) == 4
+
+
+def test_propose_takes_the_fast_or_the_accurate_pair(tmp_path):
+    from napari_fuzzy_people.cli import _parser
+    from napari_fuzzy_people.cli.work import _models
+
+    def choice(*extra):
+        return _models(_parser().parse_args(["propose", "F", "--work", "W", *extra]))
+
+    assert (choice().detector, choice().segmenter) == ("fasterrcnn_resnet50_fpn_v2", "vit_b")
+    fast = choice("--pair", "fast")
+    assert (fast.detector, fast.segmenter) == ("fasterrcnn_mobilenet_v3_large_fpn", "hq_vit_tiny")
+    mixed = choice("--pair", "fast", "--segmenter", "vit_b")
+    assert (mixed.detector, mixed.segmenter) == ("fasterrcnn_mobilenet_v3_large_fpn", "vit_b")
+    assert choice("--segmenter", "hq_vit_tiny").segmenter == "hq_vit_tiny"
+
+
+def test_propose_with_light_hq_sam_stores_what_its_decoder_needs(folder, tmp_path):
+    work = tmp_path / "work"
+    (folder / "broken.png").unlink()
+    result = run("propose", folder, "--work", work, "--models", "doubles:tiny_fast_models")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "4 photos: 4 proposed"
+    # Each photo's embedding and HQ-SAM's early features, on disk for the review.
+    assert len(list(WorkFolder.open(work).embeddings.glob("*.npz"))) == 2 * 4

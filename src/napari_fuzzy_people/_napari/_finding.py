@@ -19,6 +19,17 @@ from ._jobs import find_people_job, load_detector, load_segmenter
 __all__ = ["FindingActions"]
 
 
+def _fast_pair_hint(segmenter) -> str:
+    """A word for whoever runs Segment Anything without a GPU: the fast pair exists."""
+    on_cpu = getattr(getattr(segmenter, "device", None), "type", None) == "cpu"
+    if on_cpu and str(getattr(segmenter, "name", "")).startswith("sam_vit"):
+        return (
+            " No GPU here: the fast models (Models: Fast, with Light HQ-SAM) find people "
+            "several times sooner."
+        )
+    return ""
+
+
 class FindingActions:
     """Models and Find people."""
 
@@ -107,10 +118,13 @@ class FindingActions:
             self.viewer.layers.selection.active = layer
         n = len(proposals.people)
         self.say(
-            f"Found {people(n)}. Check each mask, fix it with the Labels tools, then "
-            "approve (A) or reject (R)."
-            if n
-            else "Found nobody. Add people with points or a box, or paint them by hand.",
+            (
+                f"Found {people(n)}. Check each mask, fix it with the Labels tools, then "
+                "approve (A) or reject (R)."
+                if n
+                else "Found nobody. Add people with points or a box, or paint them by hand."
+            )
+            + _fast_pair_hint(segmenter),
             toast=True,
         )
 

@@ -11,14 +11,13 @@ from ..io.export import export_path
 from ..io.read import sniff_format
 from ..io.record import prepare_folders
 from ..io.workfolder import FINISHED, PhotoStatus, WorkFolder
-from ..models.choice import ModelChoice
+from ..models.choice import PAIRS, SEGMENTERS, ModelChoice
 from ..models.weights import CHECKPOINTS
 from ._common import PROG, add_scale_options, run_reported, stopped
 
 __all__ = ["add_parsers"]
 
 DETECTORS = sorted(n for n in CHECKPOINTS if n.startswith("fasterrcnn"))
-SEGMENTERS = sorted(n.removeprefix("sam_") for n in CHECKPOINTS if n.startswith("sam_"))
 
 
 def add_parsers(sub) -> None:
@@ -32,14 +31,26 @@ def add_parsers(sub) -> None:
     )
     propose.add_argument("folder", type=Path, metavar="FOLDER")
     propose.add_argument("--work", type=Path, required=True, metavar="WORK")
-    propose.add_argument("--detector", choices=DETECTORS, default=d.detector)
-    propose.add_argument("--segmenter", choices=SEGMENTERS, default=d.segmenter)
+    propose.add_argument(
+        "--pair",
+        choices=list(PAIRS),
+        default="accurate",
+        help="the detector and segmenter: "
+        + "; ".join(f"{name}: {text}" for name, (text, _) in PAIRS.items())
+        + " (default: %(default)s)",
+    )
+    propose.add_argument(
+        "--detector", choices=DETECTORS, help="instead of the pair's (default: the pair's)"
+    )
+    propose.add_argument(
+        "--segmenter", choices=SEGMENTERS, help="instead of the pair's (default: the pair's)"
+    )
     propose.add_argument("--min-score", type=float, default=d.min_score)
     propose.add_argument(
         "--detector-weights", type=Path, metavar="FILE", help="local detector weights (offline)"
     )
     propose.add_argument(
-        "--segmenter-weights", type=Path, metavar="FILE", help="local SAM weights (offline)"
+        "--segmenter-weights", type=Path, metavar="FILE", help="local segmenter weights (offline)"
     )
     propose.add_argument(
         "--models",
@@ -77,11 +88,12 @@ def add_parsers(sub) -> None:
 
 
 def _models(args) -> ModelChoice:
+    pair = PAIRS[args.pair][1]
     return ModelChoice(
-        detector=args.detector,
+        detector=args.detector or pair.detector,
         detector_file=None if args.detector_weights is None else str(args.detector_weights),
         min_score=args.min_score,
-        segmenter=args.segmenter,
+        segmenter=args.segmenter or pair.segmenter,
         segmenter_file=None if args.segmenter_weights is None else str(args.segmenter_weights),
         factory=args.models,
     )

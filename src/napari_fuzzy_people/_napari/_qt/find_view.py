@@ -1,7 +1,11 @@
-"""Finding people: which models, where their weights are, and the Find button."""
+"""Finding people: which models (a fast or an accurate pair, or your own mix), where
+their weights are, and the Find button."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -15,20 +19,31 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...models.choice import PAIRS, pair_of
 from ._common import combo
 
-__all__ = ["DETECTORS", "SEGMENTERS", "FindView"]
+__all__ = ["DETECTORS", "PAIR_LABELS", "SEGMENTERS", "FindView"]
 
+#: (label, pair name): the pairs of models offered, then "your own mix".
+PAIR_LABELS = [
+    ("Fast: MobileNet + Light HQ-SAM (best without a GPU)", "fast"),
+    ("Accurate: ResNet-50 + SAM ViT-B (best with a GPU)", "accurate"),
+    ("Custom: the detector and segmenter below", "custom"),
+]
 #: (label, torchvision name): which is fast and which accurate, in plain words.
 DETECTORS = [
     ("ResNet-50 (accurate; about 4 s on a CPU)", "fasterrcnn_resnet50_fpn_v2"),
     ("MobileNet (fast; about 0.5 s)", "fasterrcnn_mobilenet_v3_large_fpn"),
 ]
 SEGMENTERS = [
-    ("SAM ViT-B (fastest)", "vit_b"),
+    ("Light HQ-SAM (fast; about 1 s on a CPU)", "hq_vit_tiny"),
+    ("SAM ViT-B (accurate; about 8 s on a CPU)", "vit_b"),
     ("SAM ViT-L", "vit_l"),
     ("SAM ViT-H (largest, slowest)", "vit_h"),
 ]
+
+
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
 
 class _FileField(QWidget):
@@ -56,12 +71,17 @@ class _FileField(QWidget):
 
 
 class FindView(QWidget):
-    """The detector and Segment Anything choices, and Find people."""
+    """The model choices (a pair, or a detector and a segmenter), and Find people."""
 
     def __init__(self, controller):
         super().__init__()
         self.controller = controller
         m = controller.models
+        self.pair = combo()
+        for label, name in PAIR_LABELS:
+            self.pair.addItem(label, name)
+            if name in PAIRS:
+                self.pair.setItemData(self.pair.count() - 1, PAIRS[name][0], _TOOLTIP)
         self.detector = combo()
         for label, name in DETECTORS:
             self.detector.addItem(label, name)
@@ -78,22 +98,45 @@ class FindView(QWidget):
         self.find_button = QPushButton("Find people")
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Models", self.pair)
         form.addRow("Detector", self.detector)
         form.addRow("Segmenter", self.segmenter)
         form.addRow("Min. score", self.min_score)
         form.addRow("Detector file", self.detector_file)
-        form.addRow("SAM file", self.segmenter_file)
+        form.addRow("Segmenter file", self.segmenter_file)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
         layout.addWidget(self.show_boxes)
         layout.addWidget(self.find_button)
 
+        self._show_pair()
+        self.pair.activated.connect(self._pair_chosen)
+        self.detector.currentIndexChanged.connect(self._show_pair)
+        self.segmenter.currentIndexChanged.connect(self._show_pair)
         self.find_button.clicked.connect(self._find)
         self.show_boxes.toggled.connect(controller.set_show_boxes)
         controller.job_changed.connect(self.render)
         controller.photo_changed.connect(self.render)
         self.render()
+
+    def _pair_chosen(self, index: int) -> None:
+        name = self.pair.itemData(index)
+        if name not in PAIRS:
+            return  # "Custom": the detector and segmenter stay as they are
+        _, pair = PAIRS[name]
+        self.detector.setCurrentIndex(self.detector.findData(pair.detector))
+        self.segmenter.setCurrentIndex(self.segmenter.findData(pair.segmenter))
+
+    def _show_pair(self, *_) -> None:
+        """The pair that the detector and segmenter make, or "Custom"."""
+        current = replace(
+            self.controller.models,
+            detector=self.detector.currentData(),
+            segmenter=self.segmenter.currentData(),
+        )
+        self.pair.setCurrentIndex(self.pair.findData(pair_of(current) or "custom"))
+        self.pair.setToolTip(self.pair.currentData(_TOOLTIP) or "")
 
     def _choice(self) -> dict:
         return {
