@@ -91,8 +91,9 @@ def test_the_hq_token_alone_gives_other_masks(photo):
 
 
 def test_batches_of_boxes_equal_boxes_one_by_one(photo):
-    batched = tiny_hq_segmenter(chunk_pixels=120 * 160 * 2)  # batches of 2
-    single = tiny_hq_segmenter(chunk_pixels=1)
+    batched = tiny_hq_segmenter(boxes_per_call=2)
+    single = tiny_hq_segmenter()  # on a CPU: one box per call
+    assert single.boxes_per_call == 1
     starts = [start for start, _, _ in batched.iter_boxes(photo, BOXES)]
     assert starts == [0, 2]
     masks, scores = batched.segment_boxes(photo, BOXES)
@@ -103,13 +104,13 @@ def test_batches_of_boxes_equal_boxes_one_by_one(photo):
 
 def test_the_embedding_and_the_image_features_are_computed_once(photo):
     seg = tiny_hq_segmenter()
-    calls = count_encoder_calls(seg)
-    seg.segment_boxes(photo, BOXES[:1])
-    first = seg._embedding.hq
+    calls, made = count_encoder_calls(seg), []
+    seg.sam.mask_decoder.compress_vit_feat.register_forward_hook(lambda *a: made.append(1))
+    seg.segment_boxes(photo, BOXES)
     seg.segment_points(photo.copy(), [[70, 60]], [1])
-    assert len(calls) == 1 and seg._embedding.hq is first
+    assert calls == made == [1]
     seg.segment_points(photo[::-1].copy(), [[70, 60]], [1])
-    assert len(calls) == 2 and seg._embedding.hq is not first
+    assert calls == made == [1, 1]
 
 
 def test_the_store_keeps_what_the_hq_decoder_needs(tmp_path, photo):

@@ -36,7 +36,7 @@ def test_boxes_give_one_mask_each(tiny_sam, photo):
 
 
 def test_best_of_three_matches_sams_own_predictor(tiny_sam, photo):
-    seg = SamSegmenter(tiny_sam, device="cpu", chunk_pixels=120 * 160 * 2)  # batches of 2
+    seg = SamSegmenter(tiny_sam, device="cpu", boxes_per_call=2)  # batches of 2
     boxes = np.array([[50, 30, 90, 100], [0, 0, 40, 40], [100, 10, 150, 110]], np.float32)
     masks, scores = seg.segment_boxes(photo, boxes)
     reference = SamPredictor(tiny_sam)

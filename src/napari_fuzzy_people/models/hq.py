@@ -88,7 +88,7 @@ class HqSamSegmenter(SamSegmenter):
     def _from_predictor(self) -> Embedding:
         embedding = super()._from_predictor()
         embedding.interm = self.predictor.interm_features[0]
-        return embedding
+        return self._with_hq_features(embedding)
 
     def _save_stored(self, key: str, e: Embedding) -> None:
         super()._save_stored(key, e)
@@ -100,24 +100,24 @@ class HqSamSegmenter(SamSegmenter):
         if embedding is None or interm is None:
             return None  # half an entry (a kill between the two writes): compute afresh
         embedding.interm = torch.as_tensor(interm[0], device=self.device)
-        return embedding
+        return self._with_hq_features(embedding)
 
     # -- prompts --------------------------------------------------------------
 
-    def _hq_features(self, e: Embedding) -> torch.Tensor:
-        """The image's part of the HQ mask features: the same for every prompt."""
-        if e.hq is None:
-            dec = self.sam.mask_decoder
+    def _with_hq_features(self, e: Embedding) -> Embedding:
+        """``e`` with the image's part of the HQ mask features, the same for every
+        prompt: made with the embedding, so that a prompt costs only its own part."""
+        dec = self.sam.mask_decoder
+        with torch.inference_mode():
             early = e.interm.permute(0, 3, 1, 2)
             e.hq = dec.embedding_encoder(e.features) + dec.compress_vit_feat(early)
-        return e.hq
+        return e
 
     def _decode(self, points, boxes, *, multimask: bool):
         """HQ-SAM's mask decoder (``MaskDecoderHQ.forward``), computing only the
         masks kept and the image's features once; see :meth:`SamSegmenter._decode`."""
         sam, e = self.sam, self._embedding
         dec = sam.mask_decoder
-        hq = self._hq_features(e)
         sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=None)
         b = len(sparse)
         tokens = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight, dec.hf_token.weight])
@@ -128,7 +128,7 @@ class HqSamSegmenter(SamSegmenter):
         mask_tokens = hs[:, 1 : 1 + n]
         _, c, h, w = e.features.shape
         up_sam = dec.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
-        up_hq = dec.embedding_maskfeature(up_sam) + hq
+        up_hq = dec.embedding_maskfeature(up_sam) + e.hq
         quality = dec.iou_prediction_head(hs[:, 0])
         if multimask:  # the best of SAM's three candidates
             score, token = quality[:, 1 : n - 1].max(dim=1)

@@ -73,6 +73,12 @@ class SamSegmenter:
     chunk_pixels : int
         Box prompts are decoded in batches whose full-size masks stay under
         this many pixels (bounds memory on large photos).
+    boxes_per_call : int, optional
+        At most this many boxes per decoder call. Default: 1 on a CPU, where
+        a batch costs more per box than one box at a time (the decoder's
+        tensors for one box fit the caches; measured in
+        ``benchmarks/bench_segmenters.py``), no limit but ``chunk_pixels``
+        elsewhere.
     name : str
         What the export record calls this model.
     """
@@ -88,6 +94,7 @@ class SamSegmenter:
         device=None,
         cache_size: int = 4,
         chunk_pixels=1 << 26,
+        boxes_per_call: int | None = None,
         name="sam",
         store=None,
     ):
@@ -98,6 +105,9 @@ class SamSegmenter:
         self.predictor = self._predictor_type(self.sam)
         self.cache_size = int(cache_size)
         self.chunk_pixels = int(chunk_pixels)
+        if boxes_per_call is None:
+            boxes_per_call = 1 if self.device.type == "cpu" else 1 << 30
+        self.boxes_per_call = int(boxes_per_call)
         self.checkpoint_path: Path | None = None
         self._cache: OrderedDict[str, Embedding] = OrderedDict()
         self._current: str | None = None
@@ -224,7 +234,7 @@ class SamSegmenter:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         self.set_image(image)
         h, w = self._embedding.original_size
-        batch = max(1, self.chunk_pixels // (h * w))
+        batch = max(1, min(self.boxes_per_call, self.chunk_pixels // (h * w)))
         for start in range(0, len(boxes), batch):
             chunk = torch.as_tensor(boxes[start : start + batch], device=self.device)
             with torch.inference_mode():
