@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import ndimage as ndi
 from scipy.stats import chi2_contingency
 
-from napari_fuzzy_people.core import AnonymizeSettings, grow, scramble
+from napari_fuzzy_people.core import AnonymizeSettings, grow, scramble, select
 from napari_fuzzy_people.core.methods._kernels import ENV_KERNELS, kernels, set_kernels, warm_up
 
 pytest.importorskip("numba")
@@ -157,3 +157,58 @@ def test_warm_up_compiles_and_reports(use):
     assert warm_up() is True
     use("numpy")
     assert warm_up() is False
+
+
+@settings(deadline=None, max_examples=80)
+@given(
+    labels=arrays(
+        np.uint16,
+        st.tuples(st.integers(2, 40), st.integers(2, 40)),
+        elements=st.sampled_from([0, 0, 0, 1, 2, 3]),
+    ),
+    radii=st.lists(st.integers(1, 4), min_size=3, max_size=3),
+    margin=st.integers(0, 2),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_background_rule_per_person_on_both_kernels(labels, radii, margin, seed):
+    # Several people, boxes that touch or overlap: the compiled kernel builds
+    # its distance map per merged box, and must still find the true nearest.
+    radius = dict(enumerate(radii, start=1))
+    grown = grow(labels, margin)
+    region = grown != 0
+    image = coordinate_image(*labels.shape)
+    try:
+        for name in ("numba", "numpy"):
+            set_kernels(name)
+            if region.all():
+                with pytest.raises(ValueError, match="whole image"):
+                    scramble(image, labels, radius=radius, margin=margin, source="background")
+                continue
+            out = scramble(
+                image, labels, radius=radius, margin=margin, source="background", rng=seed
+            )
+            np.testing.assert_array_equal(out[~region], image[~region])
+            ys, xs = np.nonzero(region)
+            sy, sx = out[..., 0][region].astype(int), out[..., 1][region].astype(int)
+            assert not region[sy, sx].any()
+            r = np.array([0, *radii])[grown[region]]
+            depth = ndi.distance_transform_cdt(region, metric="chessboard")[region]
+            reach = np.maximum(np.abs(sy - ys), np.abs(sx - xs))
+            assert np.all(reach[depth <= r] <= r[depth <= r])
+            np.testing.assert_array_equal(reach[depth > r], depth[depth > r])
+    finally:
+        set_kernels(None)
+
+
+@pytest.mark.parametrize("name", ["numba", "numpy"])
+def test_select_keeps_only_the_approved(use, name):
+    use(name)
+    labels = ellipses((60, 80), 5, seed=4)
+    present = np.unique(labels[labels > 0]).tolist()
+    assert select(labels, present) is labels  # everyone approved: no copy
+    assert select(labels, [*present, 99]) is labels
+    kept = present[::2]
+    out = select(labels, kept)
+    np.testing.assert_array_equal(out, np.where(np.isin(labels, kept), labels, 0))
+    assert out.dtype == labels.dtype
+    np.testing.assert_array_equal(select(labels, [99]), np.zeros_like(labels))

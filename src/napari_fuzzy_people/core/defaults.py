@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .masks import people_boxes, size_relative
+from .masks import people_boxes, reuse_boxes, size_relative
 from .methods import REGISTRY, get_method
 
 __all__ = ["STRENGTH_PARAM", "PanelDefaults", "default_params", "method_params"]
@@ -113,15 +113,20 @@ def method_params(
         params["source"] = source
     key, integer = m.strength, m.integer
     if relative:
-        if key is not None:
-            strength_floor = int(np.ceil(strength)) if integer else strength
-            params[key] = _relative(labels, defaults.strength_fraction, strength_floor, integer)
-        params["margin"] = _relative(labels, defaults.margin_fraction, margin, True)
+        with reuse_boxes():  # strength and margin: one pass over the labels for both
+            _relative_params(params, labels, key, integer, strength, margin, defaults)
     else:
         if key is not None:
             params[key] = int(strength) if integer else float(strength)
         params["margin"] = margin
     return params
+
+
+def _relative_params(params, labels, key, integer, strength, margin, defaults):
+    if key is not None:
+        strength_floor = int(np.ceil(strength)) if integer else strength
+        params[key] = _relative(labels, defaults.strength_fraction, strength_floor, integer)
+    params["margin"] = _relative(labels, defaults.margin_fraction, margin, True)
 
 
 def _relative(labels, fraction, floor, integer):

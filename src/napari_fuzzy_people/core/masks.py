@@ -8,6 +8,8 @@ Labels layers hold them. Everything here is numpy/scipy only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +20,12 @@ __all__ = ["MAX_LABEL", "dilate_disk", "grow", "people_boxes", "select", "size_r
 #: The largest person label: label images are saved as 16-bit PNG, and the
 #: per-label tables used here have one entry per label value.
 MAX_LABEL = 65535
+
+
+def _compiled() -> bool:
+    from .methods._kernels import kernels  # here: methods imports this module
+
+    return kernels() == "numba"
 
 
 def _check_mask(mask, shape=None) -> np.ndarray:
@@ -67,14 +75,25 @@ def select(mask, labels: Iterable[int] | None = None, *, shape=None) -> np.ndarr
         if labels is not None:
             raise ValueError("labels= needs an integer label image, not a boolean mask")
         return mask
-    if np.any(mask < 0):
+    if mask.dtype.kind == "i" and mask.size and mask.min() < 0:
         raise ValueError("label image has negative labels; people are labels >= 1")
     if labels is None:
         return mask
     wanted = np.unique(np.asarray(list(labels), dtype=np.int64))
     if np.any(wanted < 1):
         raise ValueError(f"labels must be >= 1 (0 is background), got {wanted.tolist()}")
-    return np.where(np.isin(mask, wanted), mask, 0)
+    present = _boxes_of(mask).present
+    if np.isin(present, wanted).all():
+        return mask  # everyone is kept: nothing to copy
+    keep = np.zeros(int(present[-1]) + 1, bool)  # present is not empty here
+    keep[wanted[wanted <= present[-1]]] = True
+    if _compiled():
+        from .methods import _masks_numba as fast
+
+        out = np.empty_like(mask)
+        fast.keep_labels(mask, keep, out)
+        return out
+    return np.where(keep[mask], mask, 0)
 
 
 def _bbox_slices(box, pad, shape):
@@ -85,12 +104,86 @@ def _bbox_slices(box, pad, shape):
 
 def labels_present(labels: np.ndarray) -> np.ndarray:
     """The nonzero labels in a label image, ascending (faster than ``np.unique``)."""
-    lab = labels.view(np.uint8) if labels.dtype == bool else labels
-    return _present(ndi.find_objects(lab))
+    return _boxes_of(labels).present
 
 
-def _present(boxes) -> np.ndarray:
-    return np.array([i + 1 for i, b in enumerate(boxes) if b is not None], dtype=np.int64)
+class _Boxes:
+    """Every person's box in one table: ``top[k]:bottom[k], left[k]:right[k]``.
+
+    ``present`` lists the labels found, ascending. ``exact`` is False for
+    boxes known to hold the person but possibly larger (a grown mask's).
+    """
+
+    def __init__(self, top, left, bottom, right, present, exact=True):
+        self.top, self.left, self.bottom, self.right = top, left, bottom, right
+        self.present, self.exact = present, exact
+
+    def slices(self, label) -> tuple[slice, slice]:
+        return (
+            slice(int(self.top[label]), int(self.bottom[label])),
+            slice(int(self.left[label]), int(self.right[label])),
+        )
+
+
+# One apply or scramble call finds each label image's boxes once: the
+# settings, select, grow and the kernels all ask for them. Keyed on the array
+# object (kept alive by the entry), for the length of the ``with`` block only,
+# so an array edited between calls is never served stale boxes.
+_SCOPE: ContextVar[dict | None] = ContextVar("napari_fuzzy_people_boxes", default=None)
+
+
+@contextmanager
+def reuse_boxes():
+    """Within this block, each label array's boxes are computed once."""
+    if _SCOPE.get() is not None:
+        yield
+        return
+    token = _SCOPE.set({})
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _boxes_of(mask: np.ndarray) -> _Boxes:
+    cache = _SCOPE.get()
+    if cache is not None:
+        hit = cache.get(id(mask))
+        if hit is not None and hit[0] is mask:
+            return hit[1]
+    boxes = _find_boxes(mask.view(np.uint8) if mask.dtype == bool else mask)
+    _remember(mask, boxes)
+    return boxes
+
+
+def _remember(mask, boxes) -> None:
+    cache = _SCOPE.get()
+    if cache is not None:
+        cache[id(mask)] = (mask, boxes)
+
+
+def _find_boxes(lab) -> _Boxes:
+    """Every label's box: one compiled pass with numba, else ``ndi.find_objects``."""
+    if _compiled():
+        from .methods import _masks_numba as fast
+
+        n = int(lab.max()) + 1 if lab.itemsize > 2 and lab.size else 1 << (8 * lab.itemsize)
+        big = np.iinfo(np.int64).max
+        top, left = np.full(n, big), np.full(n, big)
+        bottom, right = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        fast.boxes(lab, top, left, bottom, right)
+        present = np.flatnonzero(bottom)
+        return _Boxes(top, left, bottom, right, present.astype(np.int64))
+    found = ndi.find_objects(lab)
+    n = len(found) + 1
+    top, left = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    bottom, right = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for i, b in enumerate(found):
+        if b is not None:
+            top[i + 1], bottom[i + 1] = b[0].start, b[0].stop
+            left[i + 1], right[i + 1] = b[1].start, b[1].stop
+    present = np.array([i + 1 for i, b in enumerate(found) if b is not None], dtype=np.int64)
+    return _Boxes(top, left, bottom, right, present)
 
 
 def per_label(
@@ -201,44 +294,60 @@ def grow(mask, margin) -> np.ndarray:
     lab = mask.view(np.uint8) if is_bool else mask
     if is_bool and isinstance(margin, Mapping):
         raise ValueError("per-person margin needs an integer label image, not a boolean mask")
-    boxes = _find_objects(lab)
-    present = _present(boxes)
+    boxes = _boxes_of(mask)
+    present = boxes.present
     margins = per_label(margin, present, "margin", minimum=0)
     out = lab.copy()
     if not any(margins.values()):
+        _remember(out.view(bool) if is_bool else out, boxes)
         return out.view(bool) if is_bool else out
-    for label in present.tolist():
-        m = margins[label]
-        if m <= 0:
-            continue
-        # Only the person's box (padded by its margin) can change: keeps this
-        # linear in the people's size, not the image's.
-        sl = _bbox_slices(boxes[label - 1], int(np.ceil(m)), lab.shape)
-        new = dilate_disk(lab[sl] == label, m)
-        new &= out[sl] == 0
-        out[sl][new] = label
-    return out.view(bool) if is_bool else out
+    if _compiled() and all(type(m) in _PLAIN for m in margins.values()):
+        _grow_numba(lab, out, margins, boxes)
+    else:
+        for label in present.tolist():
+            m = margins[label]
+            if m <= 0:
+                continue
+            # Only the person's box (padded by its margin) can change: keeps this
+            # linear in the people's size, not the image's.
+            sl = _bbox_slices(boxes.slices(label), int(np.ceil(m)), lab.shape)
+            new = dilate_disk(lab[sl] == label, m)
+            new &= out[sl] == 0
+            out[sl][new] = label
+    out = out.view(bool) if is_bool else out
+    _remember(out, _grown_boxes(boxes, margins, lab.shape))
+    return out
 
 
-def _find_objects(lab) -> list:
-    """``ndi.find_objects``, in one compiled pass where numba is in use."""
-    from .methods._kernels import kernels  # here: methods imports this module
+# Margins the compiled grow computes exactly as ``dilate_disk`` does (float64).
+_PLAIN = (int, float, np.int64, np.int32, np.float64)
 
-    if kernels() != "numba":
-        return ndi.find_objects(lab)
+
+def _grow_numba(lab, out, margins, boxes) -> None:
     from .methods import _masks_numba as fast
 
-    n = 1 << min(8 * lab.itemsize, 16)  # labels are 0..MAX_LABEL (checked)
-    top, left = np.full(n, np.iinfo(np.int64).max), np.full(n, np.iinfo(np.int64).max)
-    bottom, right = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    fast.boxes(lab, top, left, bottom, right)
-    last = int(np.flatnonzero(bottom)[-1]) if bottom.any() else 0
-    return [
-        (slice(int(top[k]), int(bottom[k])), slice(int(left[k]), int(right[k])))
-        if bottom[k]
-        else None
-        for k in range(1, last + 1)
-    ]
+    labels = np.array(sorted(k for k, m in margins.items() if m > 0), np.int64)
+    values = np.array([float(margins[k]) for k in labels.tolist()], np.float64)
+    diff = np.zeros(lab.shape[1] + 1, np.int64)
+    fast.grow_labels(
+        lab, out, labels, values, boxes.top, boxes.left, boxes.bottom, boxes.right, diff
+    )
+
+
+def _grown_boxes(boxes, margins, shape) -> _Boxes:
+    """Boxes that hold each grown person (its box padded by its reach), not exact."""
+    reach = np.zeros(boxes.top.size, np.int64)
+    for k, m in margins.items():
+        reach[k] = max(int(np.floor(m)), 0)
+    h, w = shape
+    return _Boxes(
+        np.maximum(boxes.top - reach, 0),
+        np.maximum(boxes.left - reach, 0),
+        np.minimum(boxes.bottom + reach, h),
+        np.minimum(boxes.right + reach, w),
+        boxes.present,
+        exact=False,
+    )
 
 
 def people_boxes(labels) -> dict[int, tuple[int, int, int, int]]:
@@ -250,13 +359,16 @@ def people_boxes(labels) -> dict[int, tuple[int, int, int, int]]:
     >>> people_boxes(np.array([[0, 2], [0, 2]]))
     {2: (0, 1, 2, 2)}
     """
-    lab = _check_mask(labels)
-    lab = lab.astype(np.uint8) if lab.dtype == bool else lab
-    return {
-        i + 1: (b[0].start, b[1].start, b[0].stop, b[1].stop)
-        for i, b in enumerate(ndi.find_objects(lab))
-        if b is not None
-    }
+    boxes = _boxes_of(_check_mask(labels))
+    if not boxes.exact:
+        boxes = _find_boxes(_lab_view(labels))
+    t, lft, b, r = boxes.top, boxes.left, boxes.bottom, boxes.right
+    return {k: (int(t[k]), int(lft[k]), int(b[k]), int(r[k])) for k in boxes.present.tolist()}
+
+
+def _lab_view(labels) -> np.ndarray:
+    lab = np.asarray(labels)
+    return lab.view(np.uint8) if lab.dtype == bool else lab
 
 
 def size_relative(

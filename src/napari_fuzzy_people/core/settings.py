@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .defaults import PanelDefaults, method_params
+from .masks import reuse_boxes
 from .methods import SOURCES, anonymize, get_method
 
 __all__ = ["AnonymizeSettings"]
@@ -91,7 +92,9 @@ class AnonymizeSettings:
         approved = sorted(int(v) for v in approved)
         if not approved:
             return np.array(image, copy=True)
-        return anonymize(image, labels, labels=approved, rng=rng, **self.params(labels))
+        labels = np.asarray(labels)
+        with reuse_boxes():  # the settings, select, grow and the method share one pass
+            return anonymize(image, labels, labels=approved, rng=rng, **self.params(labels))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for records and saved reviews."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from numbers import Integral, Real
 
@@ -55,8 +56,12 @@ class _Job:
         if isinstance(margin, Mapping) or margin > 0:
             people = grow(people, margin)
         self.people = people
-        self.region = people if people.dtype == bool else people != 0
         self.alpha = self.image.ndim == 3 and self.image.shape[2] == 4
+
+    @functools.cached_property
+    def region(self) -> np.ndarray:
+        """Where the (grown) people are, as a boolean mask; built on first use."""
+        return self.people if self.people.dtype == bool else self.people != 0
 
     def present(self) -> np.ndarray:
         return labels_present(self.people)

@@ -79,7 +79,9 @@ def warm_up() -> bool:
     image = np.zeros((8, 8, 3), np.uint8)
     labels = np.zeros((8, 8), np.uint16)
     labels[2:6, 2:6] = 1
+    labels[6:, 6:] = 2
     for people in (labels, labels != 0):
         for source in ("any", "background"):
             scramble(image, people, radius=2, margin=1, source=source, rng=0)
+    scramble(image, labels, labels=[2], radius=2, source="background", rng=0)  # select
     return True

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..masks import per_label
+from ..masks import _boxes_of, per_label, reuse_boxes
 from ._common import _check_strength, _Job, _pixel_view
 from ._kernels import kernels
 
@@ -256,28 +256,27 @@ def scramble(image, mask, *, radius, source="any", margin=0, labels=None, rng=No
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     _check_strength(radius, "radius", minimum=1, integer=True)
+    with reuse_boxes():  # select, grow and the kernel find the people's boxes once
+        return _scramble(image, mask, radius, source, margin, labels, rng)
+
+
+def _scramble(image, mask, radius, source, margin, labels, rng):
     job = _Job(image, mask, labels, margin)
     rng = np.random.default_rng(rng)
-    compiled = kernels() == "numba"
-    if compiled:
-        from . import _scramble_numba as fast
+    h, w = job.image.shape[:2]
+    if kernels() == "numba" and h * w < 2**31:  # the kernels' tables are int32
+        return _scramble_numba(job, radius, source, rng)
     if isinstance(radius, Mapping):
         if job.people.dtype == bool:
             raise ValueError("per-person radius needs an integer label image")
-        present = _present_numba(job.people, fast) if compiled else job.present()
-        radius = per_label(radius, present, "radius", minimum=1)
+        radius = per_label(radius, job.present(), "radius", minimum=1)
         radius = {k: int(v) for k, v in radius.items()}
     img = np.ascontiguousarray(job.image)
     out = img.copy()
     if source == "background" and not job.region.any():
         return out
     if source == "background" and job.region.all():
-        raise ValueError(
-            'source="background" needs unmasked pixels, but the mask covers the whole image'
-        )
-    if compiled:
-        _scramble_numba(img, out, job.people, radius, source, rng, fast)
-        return job.finish(out)
+        raise ValueError(_WHOLE_IMAGE)
     src_px, out_px = _pixel_view(img), _pixel_view(out)
     picks = list(_picks_any(job.region, radius, job.people, rng))
     if source == "background" and picks:
@@ -289,6 +288,9 @@ def scramble(image, mask, *, radius, source="any", margin=0, labels=None, rng=No
     for dst, src, _ in picks:
         np.put(out_px, dst, np.take(src_px, src))
     return job.finish(out)
+
+
+_WHOLE_IMAGE = 'source="background" needs unmasked pixels, but the mask covers the whole image'
 
 
 def _units(a: np.ndarray) -> np.ndarray:
@@ -304,31 +306,43 @@ def _people_view(people: np.ndarray) -> np.ndarray:
     return people.view(np.uint8) if people.dtype == bool else people
 
 
-def _present_numba(people, fast) -> np.ndarray:
-    flags = np.zeros(1 << min(8 * people.itemsize, 16), np.uint8)
-    fast.labels_present(_people_view(people), flags)
-    flags[0] = 0
-    return np.flatnonzero(flags)
+def _scramble_numba(job, radius, source, rng):
+    """The compiled path: same rule as the numpy one; the boxes come from the scope."""
+    from . import _scramble_numba as fast
 
-
-def _scramble_numba(img, out, people, radius, source, rng, fast):
-    """The compiled path: same rule as the numpy one, written into ``out``."""
-    people = _people_view(people)
-    lut = np.zeros(1 << min(8 * people.itemsize, 16), np.int64)
+    if job.people.dtype == bool and source == "any":
+        # No boxes needed: one person, and the kernel skips unmasked pixels.
+        boxes, present = None, np.arange(1, 2 if job.people.any() else 1)
+    else:
+        boxes = _boxes_of(job.people)
+        present = boxes.present
+    if isinstance(radius, Mapping):
+        if job.people.dtype == bool:
+            raise ValueError("per-person radius needs an integer label image")
+        radius = per_label(radius, present, "radius", minimum=1)
+    img = np.ascontiguousarray(job.image)
+    out = img.copy()
+    if present.size == 0:
+        return job.finish(out)
+    people = _people_view(job.people)
+    lut = np.zeros(int(present[-1]) + 1, np.int64)
     if isinstance(radius, Mapping):
         for label, r in radius.items():
-            lut[label] = r
+            if label <= present[-1]:
+                lut[label] = int(r)
     else:
         lut[1:] = int(radius)
     state = fast.seed_state(rng)
     src_u, out_u = _units(img), _units(out)
+    h, w = people.shape
     if source == "any":
         fast.scramble_any(src_u, out_u, people, lut, state)
-        return
-    h, w = people.shape
-    if h * w >= 2**32:
-        raise ValueError(f"image of {h}x{w} pixels is too large for the compiled scramble")
-    key = np.empty((h, w), np.int64)
-    # np.empty maps pages lazily: the table costs nothing unless it is filled.
-    table = np.empty((h + 1, w + 1), np.int32 if (h + 1) * (w + 1) < 2**31 else np.int64)
-    fast.scramble_background(src_u, out_u, people, lut, state, _COMPILED_ROUNDS, key, table)
+        return job.finish(out)
+    cells = fast.clusters(boxes.top, boxes.left, boxes.bottom, boxes.right, present, h, w)
+    area = int(((cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1])).max())
+    scratch = np.empty(area, np.uint16 if max(h, w) < 65535 else np.int32)
+    if not fast.scramble_background(
+        src_u, out_u, people, lut, state, _COMPILED_ROUNDS, cells, scratch
+    ):
+        raise ValueError(_WHOLE_IMAGE)
+    return job.finish(out)

@@ -6,8 +6,12 @@ read from the original image. With ``source="background"`` the draw is
 uniform among the window's unmasked pixels (rejection sampling, then an
 exact draw through a summed-area table for windows that are mostly masked);
 a window with no unmasked pixel takes the nearest unmasked pixel in the
-chessboard metric. Among equally near ones the kernel takes the first one
-its two raster scans reach (deterministic, not random).
+chessboard metric. Which of equally near ones is deterministic (a function
+of the mask), not random, and not specified.
+
+Scratch memory is kept small: a uint16 distance map over the boxes that
+hold whole masked regions (:func:`clusters`), and a summed-area table only
+over a box that needs one.
 
 Random numbers come from xoshiro256** seeded with 256 bits drawn from the
 caller's numpy Generator, so a seed reproduces a result and ``rng=None``
@@ -19,12 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["labels_present", "scramble_any", "scramble_background", "seed_state"]
+__all__ = ["clusters", "scramble_any", "scramble_background", "seed_state"]
 
 _U32 = np.uint64(0xFFFFFFFF)
-_STEP = np.int64(1 << 32)  # one pixel farther, in a nearest-pixel key
-_NONE = np.int64(1 << 61)  # the key of "no unmasked pixel seen yet"
-_INDEX = np.int64((1 << 32) - 1)
 
 
 def seed_state(rng: np.random.Generator) -> np.ndarray:
@@ -125,63 +126,138 @@ def scramble_any(src, out, people, lut, state):
             _copy(src, out, y * w + x, sy * w + sx)
 
 
-@njit(inline="always")
-def _row_from(key, y, t):
-    """``t[x]``: the best of the three keys of row ``y`` next to ``x``, one step on."""
-    w = key.shape[1]
-    if w == 1:
-        t[0] = key[y, 0] + _STEP
-        return
-    t[0] = min(key[y, 0], key[y, 1]) + _STEP
-    for x in range(1, w - 1):
-        t[x] = min(min(key[y, x - 1], key[y, x]), key[y, x + 1]) + _STEP
-    t[w - 1] = min(key[y, w - 2], key[y, w - 1]) + _STEP
+@njit(cache=True, nogil=True)
+def clusters(top, left, bottom, right, labels, h, w):
+    """Boxes of the people (padded by 1) merged until no two overlap.
+
+    Every 8-connected masked region lies inside one of them, and so does the
+    nearest unmasked pixel of each of its pixels: for a masked pixel whose
+    nearest unmasked pixel is ``d`` away, the square of radius ``d - 1``
+    around it is masked, so part of its region, so the ring at ``d`` lies
+    within the region's box padded by 1. Returns an ``(n, 4)`` array of
+    ``top, left, bottom, right`` (ends exclusive).
+    """
+    n = labels.size
+    box = np.empty((n, 4), np.int64)
+    for i in range(n):
+        k = labels[i]
+        box[i, 0] = max(top[k] - 1, 0)
+        box[i, 1] = max(left[k] - 1, 0)
+        box[i, 2] = min(bottom[k] + 1, h)
+        box[i, 3] = min(right[k] + 1, w)
+    alive = np.ones(n, np.bool_)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n):
+            if not alive[i]:
+                continue
+            for j in range(i + 1, n):
+                if not alive[j]:
+                    continue
+                if (
+                    box[i, 0] < box[j, 2]
+                    and box[j, 0] < box[i, 2]
+                    and box[i, 1] < box[j, 3]
+                    and box[j, 1] < box[i, 3]
+                ):
+                    box[i, 0] = min(box[i, 0], box[j, 0])
+                    box[i, 1] = min(box[i, 1], box[j, 1])
+                    box[i, 2] = max(box[i, 2], box[j, 2])
+                    box[i, 3] = max(box[i, 3], box[j, 3])
+                    alive[j] = False
+                    changed = True
+    return box[alive]
 
 
 @njit(cache=True, nogil=True)
-def _nearest_forward(people, key, t):
-    """First raster pass of the nearest-unmasked-pixel map.
+def _distance_forward(people, dist, t, top, left, far):
+    """First raster pass of the chessboard distance to the nearest unmasked pixel.
 
-    ``key[y, x] = distance << 32 | flat index`` of the nearest unmasked
-    pixel found so far (chessboard distance); an unmasked pixel is its own.
-    Two raster scans in opposite directions, each taking the least key of
-    the 3x3 neighbours already seen one step on, give exact chessboard
-    distances; the least key breaks ties by the lower flat index. Written
-    without branches over whole rows, which is several times faster than
-    visiting only the masked pixels.
+    ``dist`` covers the box at ``(top, left)``; unmasked pixels are 0 and
+    nothing seen yet is ``far``. Two raster passes in opposite directions,
+    each taking the least distance of the 3x3 neighbours already seen plus
+    one, give exact chessboard distances inside the box (a rectangle).
+    Branch-free over whole rows: faster than visiting only masked pixels.
     """
-    h, w = people.shape
-    for x in range(w):
-        t[x] = _NONE
-    for y in range(h):
-        if y > 0:
-            _row_from(key, y - 1, t)
-        prev = _NONE
-        base = y * w
-        for x in range(w):
-            v = min(t[x], prev + _STEP)
-            v = v if people[y, x] != 0 else base + x
-            key[y, x] = v
+    bh, bw = dist.shape
+    for x in range(bw):
+        t[x] = far
+    for i in range(bh):
+        if i > 0:
+            _row_from(dist, i - 1, t, far)
+        prev = far
+        for x in range(bw):
+            v = min(t[x], prev + 1)
+            v = v if people[top + i, left + x] != 0 else 0
+            dist[i, x] = v
             prev = v
 
 
 @njit(inline="always")
+def _row_from(dist, i, t, far):
+    """``t[x]``: the least distance of row ``i`` next to ``x``, plus one (at most ``far``)."""
+    bw = dist.shape[1]
+    if bw == 1:
+        t[0] = min(np.int64(dist[i, 0]) + 1, far)
+        return
+    t[0] = min(min(np.int64(dist[i, 0]), np.int64(dist[i, 1])) + 1, far)
+    for x in range(1, bw - 1):
+        a = min(np.int64(dist[i, x - 1]), np.int64(dist[i, x]))
+        t[x] = min(min(a, np.int64(dist[i, x + 1])) + 1, far)
+    t[bw - 1] = min(min(np.int64(dist[i, bw - 2]), np.int64(dist[i, bw - 1])) + 1, far)
+
+
+@njit(inline="always")
+def _nearest(people, y, x, d, h, w, below_y, below_x, left_y, left_x, lx):
+    """A nearest unmasked pixel of masked ``(y, x)``, ``d`` away (chessboard).
+
+    A neighbour ``q`` one nearer has its nearest pixel ``d`` away from this
+    one too, so the nearest pixels already found for the row below and the
+    pixel to the left are tried first; failing that, the ring at ``d`` is
+    searched. Deterministic; which of equally near pixels is unspecified.
+    """
+    for j in range(4):
+        if j < 3:
+            cx = lx + j - 1
+            if cx < 0 or cx >= below_y.size:
+                continue
+            by, bx = below_y[cx], below_x[cx]
+        else:
+            by, bx = left_y, left_x
+        if by >= 0 and max(abs(by - y), abs(bx - x)) == d:
+            return by, bx
+    y0, y1, x0, x1 = y - d, y + d, max(x - d, 0), min(x + d, w - 1)
+    for yy in (y0, y1):
+        if 0 <= yy < h:
+            for xx in range(x0, x1 + 1):
+                if people[yy, xx] == 0:
+                    return yy, xx
+    for xx in (x - d, x + d):
+        if 0 <= xx < w:
+            for yy in range(max(y0 + 1, 0), min(y1 - 1, h - 1) + 1):
+                if people[yy, xx] == 0:
+                    return yy, xx
+    return -1, -1
+
+
+@njit(inline="always")
 def _window_count(sat, y0, x0, y1, x1):
-    """Unmasked pixels in rows ``[y0, y1)``, columns ``[x0, x1)``."""
+    """Unmasked pixels in rows ``[y0, y1)``, columns ``[x0, x1)`` (table coordinates)."""
     return sat[y1, x1] - sat[y0, x1] - sat[y1, x0] + sat[y0, x0]
 
 
 @njit(cache=True, nogil=True)
-def _fill_table(people, sat):
-    """Summed-area table of the unmasked pixels."""
-    h, w = people.shape
-    for x in range(w + 1):
+def _fill_table(people, sat, top, left):
+    """Summed-area table of the unmasked pixels of the box at ``(top, left)``."""
+    bh, bw = sat.shape[0] - 1, sat.shape[1] - 1
+    for x in range(bw + 1):
         sat[0, x] = 0
-    for y in range(h):
+    for y in range(bh):
         run = 0
         sat[y + 1, 0] = 0
-        for x in range(w):
-            run += people[y, x] == 0
+        for x in range(bw):
+            run += people[top + y, left + x] == 0
             sat[y + 1, x + 1] = sat[y, x + 1] + run
 
 
@@ -209,59 +285,88 @@ def _exact(s, sat, y0, ny, x0, nx):
 
 
 @njit(cache=True, nogil=True)
-def scramble_background(src, out, people, lut, state, rounds, key, sat):
+def scramble_background(src, out, people, lut, state, rounds, boxes, scratch):
     """``source="background"``: picks among the window's unmasked pixels only.
 
-    ``key`` (``(M, N)`` int64) and ``sat`` (``(M+1, N+1)``) are scratch:
-    untouched pages of them cost nothing, and ``sat`` is filled only if some
-    window stays unresolved after ``rounds`` rejection draws.
+    ``boxes`` are :func:`clusters`; the distance map is built inside them
+    only, one box at a time, in ``scratch`` (the largest box's pixels, uint16
+    where both sides of the image are under 65535, else int32). A window
+    still unresolved after ``rounds`` rejection draws is drawn from exactly,
+    through a summed-area table of its box padded by the largest radius,
+    built the first time the box needs it. Returns False when a masked pixel
+    has no unmasked pixel anywhere (the mask is the image).
     """
     h, w = people.shape
-    t = np.empty(w, np.int64)
-    _nearest_forward(people, key, t)
-    table = False
-    for x in range(w):
-        t[x] = _NONE
-    # The second raster pass, backwards, finishes a row; its pixels are then
-    # scrambled at once, while the rows around them are in cache.
-    for y in range(h - 1, -1, -1):
-        if y < h - 1:
-            _row_from(key, y + 1, t)
-        prev = _NONE
-        base = y * w
-        for x in range(w - 1, -1, -1):
-            v = min(min(t[x], prev + _STEP), key[y, x])
-            v = v if people[y, x] != 0 else base + x
-            key[y, x] = v
-            prev = v
-        for x in range(w):
-            label = people[y, x]
-            if label == 0:
-                continue
-            r = lut[label]
-            if key[y, x] >> 32 > r:  # no unmasked pixel in the window: the nearest one
-                _copy(src, out, base + x, key[y, x] & _INDEX)
-                continue
-            y0, x0 = max(y - r, 0), max(x - r, 0)
-            ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
-            found = False
-            for _ in range(rounds):
-                sy, sx = _pick(state, y0, ny, x0, nx)
-                if people[sy, sx] == 0:
-                    found = True
-                    break
-            if not found:
-                if not table:
-                    _fill_table(people, sat)
-                    table = True
-                sy, sx = _exact(state, sat, y0, ny, x0, nx)
-            _copy(src, out, base + x, sy * w + sx)
-
-
-@njit(cache=True, nogil=True)
-def labels_present(people, flags):
-    """Set ``flags[label] = 1`` for every label in ``people`` (0 included)."""
-    h, w = people.shape
-    for y in range(h):
-        for x in range(w):
-            flags[people[y, x]] = 1
+    widest, reach = 1, 0
+    for b in range(boxes.shape[0]):
+        widest = max(widest, boxes[b, 3] - boxes[b, 1])
+    for k in range(lut.size):
+        reach = max(reach, lut[k])
+    far = np.int64(65535) if scratch.itemsize == 2 else np.int64(1 << 30)
+    t = np.empty(widest, np.int64)
+    # The nearest pixels found in the row just done and in this one (-1: none).
+    below_y, below_x = np.empty(widest, np.int64), np.empty(widest, np.int64)
+    row_y, row_x = np.empty(widest, np.int64), np.empty(widest, np.int64)
+    for b in range(boxes.shape[0]):
+        top, left, bottom, right = boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3]
+        bh, bw = bottom - top, right - left
+        dist = scratch[: bh * bw].reshape(bh, bw)
+        _distance_forward(people, dist, t, top, left, far)
+        for x in range(bw):
+            t[x] = far
+            below_y[x] = -1
+        # The table's box: every window of this box's pixels.
+        ty, tx = max(top - reach, 0), max(left - reach, 0)
+        sat = np.empty((0, 0), np.int32)
+        # The second raster pass, backwards, finishes a row; its pixels are
+        # then scrambled at once, while the rows around them are in cache.
+        for i in range(bh - 1, -1, -1):
+            if i < bh - 1:
+                _row_from(dist, i + 1, t, far)
+            prev = far
+            y = top + i
+            for x in range(bw - 1, -1, -1):
+                v = min(min(t[x], prev + 1), np.int64(dist[i, x]))
+                v = v if people[y, left + x] != 0 else 0
+                dist[i, x] = v
+                prev = v
+            left_y, left_x = np.int64(-1), np.int64(-1)
+            for x in range(left, right):
+                lx = x - left
+                label = people[y, x]
+                if label == 0:
+                    left_y, left_x = y, x
+                    row_y[lx], row_x[lx] = y, x
+                    continue
+                r = lut[label]
+                d = np.int64(dist[i, lx])
+                if d > r:  # no unmasked pixel in the window: the nearest one
+                    if d >= far:
+                        return False
+                    sy, sx = _nearest(people, y, x, d, h, w, below_y, below_x, left_y, left_x, lx)
+                    left_y, left_x = sy, sx
+                    row_y[lx], row_x[lx] = sy, sx
+                    _copy(src, out, y * w + x, sy * w + sx)
+                    continue
+                left_y = -1
+                row_y[lx] = -1
+                y0, x0 = max(y - r, 0), max(x - r, 0)
+                ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
+                found = False
+                for _ in range(rounds):
+                    sy, sx = _pick(state, y0, ny, x0, nx)
+                    if people[sy, sx] == 0:
+                        found = True
+                        break
+                if not found:
+                    if sat.size == 0:
+                        sh = min(bottom + reach, h) - ty
+                        sw = min(right + reach, w) - tx
+                        sat = np.empty((sh + 1, sw + 1), np.int32)
+                        _fill_table(people, sat, ty, tx)
+                    sy, sx = _exact(state, sat, y0 - ty, ny, x0 - tx, nx)
+                    sy, sx = sy + ty, sx + tx
+                _copy(src, out, y * w + x, sy * w + sx)
+            below_y, row_y = row_y, below_y
+            below_x, row_x = row_x, below_x
+    return True
