@@ -6,7 +6,10 @@ second for each method, for the obvious numpy scramble kept here as a
 reference, and for a plain copy of the image; then the 1920x1080 preview case.
 Scramble runs on both kernels side by side (compiled numba, and our numpy
 path); "default" is ``AnonymizeSettings().apply`` on a label image of
-person-shaped ellipses (background picks, per-person radius and margin).
+person-shaped ellipses (background picks, per-person radius and margin),
+followed by its stages on the compiled kernels. "vs numpy ref" is the plain
+numpy scramble's time over the row's; "vs our numpy" is our numpy path's
+time over the compiled one's.
 
     python benchmarks/bench_scramble.py [--quick]
 """
@@ -23,7 +26,16 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from napari_fuzzy_people.core import AnonymizeSettings, blur, fill, pixelate, scramble  # noqa: E402
+from napari_fuzzy_people.core import (  # noqa: E402
+    AnonymizeSettings,
+    blur,
+    fill,
+    grow,
+    pixelate,
+    scramble,
+    select,
+)
+from napari_fuzzy_people.core.masks import reuse_boxes  # noqa: E402
 from napari_fuzzy_people.core.methods._kernels import set_kernels, warm_up  # noqa: E402
 
 
@@ -77,6 +89,27 @@ def on(kernels, func):
     return call
 
 
+def default_stages(image, labels, approved, repeat):
+    """Best-of seconds of each stage of ``AnonymizeSettings().apply`` as it runs it
+    (one box scope): params, select, grow, then the scramble of the grown people."""
+    settings = AnonymizeSettings()
+    best = dict.fromkeys(("params", "select", "grow", "scramble (copy + kernel)"), float("inf"))
+    for _ in range(repeat):
+        with reuse_boxes():
+            t0 = time.perf_counter()
+            params = settings.params(labels)
+            t1 = time.perf_counter()
+            people = select(labels, approved)
+            t2 = time.perf_counter()
+            grown = grow(people, params["margin"])
+            t3 = time.perf_counter()
+            scramble(image, grown, radius=params["radius"], source="background")
+            t4 = time.perf_counter()
+        for name, t in zip(best, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            best[name] = min(best[name], t)
+    return best
+
+
 def run(shape, fraction, radius, repeat):
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
@@ -112,7 +145,8 @@ def run(shape, fraction, radius, repeat):
         f"({n / 1e6:.2f} M px, {people} people), best of {repeat}"
     )
     print(
-        f"{'case':44s} {'ms':>9s} {'M masked px/s':>14s} {'vs numpy ref':>13s} {'numba gain':>11s}"
+        f"{'case':44s} {'ms':>9s} {'M masked px/s':>14s} {'vs numpy ref':>13s} "
+        f"{'vs our numpy':>11s}"
     )
     times = {}
     for name, func in cases.items():
@@ -123,6 +157,15 @@ def run(shape, fraction, radius, repeat):
         if name.endswith("[numpy]"):
             gain = f"{t / times[name.replace('[numpy]', '[numba]')]:10.2f}x"
         print(f"{name:44s} {t * 1e3:9.1f} {n / t / 1e6:14.1f} {ratio:>13s} {gain:>11s}")
+    set_kernels("numba")
+    try:
+        stages = default_stages(image, labels, list(approved), repeat)
+    finally:
+        set_kernels(None)
+    total = times["scramble DEFAULT (panel settings) [numba]"]
+    print(f"DEFAULT [numba] stages (best of {repeat} each; whole apply {total * 1e3:.1f} ms):")
+    for name, t in stages.items():
+        print(f"  {name:42s} {t * 1e3:9.1f}")
 
 
 def main():

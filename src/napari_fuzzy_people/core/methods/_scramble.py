@@ -340,7 +340,7 @@ def _scramble_numba(job, radius, source, rng):
         return job.finish(out)
     cells = fast.clusters(boxes.top, boxes.left, boxes.bottom, boxes.right, present, h, w)
     area = int(((cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1])).max())
-    scratch = np.empty(area, np.uint16 if max(h, w) < 65535 else np.int32)
+    scratch = np.empty(area, np.int64)
     if not fast.scramble_background(
         src_u, out_u, people, lut, state, _COMPILED_ROUNDS, cells, scratch
     ):
