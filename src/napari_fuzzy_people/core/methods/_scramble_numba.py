@@ -237,24 +237,26 @@ def _fill_table(people, sat, top, left):
 
 @njit(inline="always")
 def _exact(s, sat, y0, ny, x0, nx):
-    """Uniform unmasked pixel of a window that holds some: rank, then row, then column."""
+    """Uniform unmasked pixel of a window that holds some: rank, then row, then column.
+
+    The binary searches select instead of branching: their direction is a
+    coin toss each step, which a branch predictor cannot learn.
+    """
     y1, x1 = y0 + ny, x0 + nx
     k = _below(s, np.int64(_window_count(sat, y0, x0, y1, x1)))
     lo, hi = y0, y1  # count(rows [y0, lo)) <= k < count(rows [y0, hi))
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if _window_count(sat, y0, x0, mid, x1) <= k:
-            lo = mid
-        else:
-            hi = mid
+        below = _window_count(sat, y0, x0, mid, x1) <= k
+        lo = mid if below else lo
+        hi = hi if below else mid
     k -= _window_count(sat, y0, x0, lo, x1)
     left, right = x0, x1  # count(row lo, [x0, left)) <= k < count(row lo, [x0, right))
     while right - left > 1:
         mid = (left + right) // 2
-        if _window_count(sat, lo, x0, lo + 1, mid) <= k:
-            left = mid
-        else:
-            right = mid
+        below = _window_count(sat, lo, x0, lo + 1, mid) <= k
+        left = mid if below else left
+        right = right if below else mid
     return lo, left
 
 
