@@ -43,7 +43,7 @@ class ModelChoice:
     segmenter : str
         One of :data:`SEGMENTERS`: Segment Anything ``"vit_b"`` (the accurate
         default), ``"vit_l"``, ``"vit_h"``, or Light HQ-SAM ``"hq_vit_tiny"``
-        (fast: about 7 times quicker to embed a photo on a CPU).
+        (fast: 6-10 times quicker to embed a photo on a CPU).
     factory : str, optional
         ``"package.module:function"``: a function returning ``(detector,
         segmenter)``, used instead of all the above (your own models).
@@ -73,12 +73,12 @@ class ModelChoice:
 #: The pairs the panel and the command line offer: (what it is, the models).
 PAIRS = {
     "fast": (
-        "MobileNet + Light HQ-SAM: a few seconds a photo on a CPU; recommended without a GPU",
+        "MobileNet + Light HQ-SAM: about 3 s a photo on a 2-core CPU; recommended without a GPU",
         ModelChoice(detector="fasterrcnn_mobilenet_v3_large_fpn", segmenter="hq_vit_tiny"),
     ),
     "accurate": (
-        "ResNet-50 + SAM ViT-B (the default): finer masks, fewer missed people; "
-        "about 15 s a photo on a CPU, well under a second on a GPU",
+        "ResNet-50 + SAM ViT-B (the default): finds more people; "
+        "about 15 s a photo on a 2-core CPU, the pair to use with a GPU",
         ModelChoice(),
     ),
 }

@@ -36,8 +36,8 @@ DETECTORS = [
     ("MobileNet (fast; about 0.5 s)", "fasterrcnn_mobilenet_v3_large_fpn"),
 ]
 SEGMENTERS = [
-    ("Light HQ-SAM (fast; about 1 s on a CPU)", "hq_vit_tiny"),
-    ("SAM ViT-B (accurate; about 8 s on a CPU)", "vit_b"),
+    ("Light HQ-SAM (fast; about 1.3 s on a CPU)", "hq_vit_tiny"),
+    ("SAM ViT-B (accurate; 8-14 s on a CPU)", "vit_b"),
     ("SAM ViT-L", "vit_l"),
     ("SAM ViT-H (largest, slowest)", "vit_h"),
 ]
