@@ -61,7 +61,8 @@ def select(mask, labels: Iterable[int] | None = None, *, shape=None) -> np.ndarr
     -------
     ndarray
         Boolean mask (unchanged, not copied) when ``mask`` is boolean, else an
-        integer label image holding only the selected labels.
+        integer label image holding only the selected labels (``mask`` itself,
+        not copied, when every label present is selected).
 
     Examples
     --------
@@ -134,7 +135,12 @@ _SCOPE: ContextVar[dict | None] = ContextVar("napari_fuzzy_people_boxes", defaul
 
 @contextmanager
 def reuse_boxes():
-    """Within this block, each label array's boxes are computed once."""
+    """Within this block, each label array's boxes are computed once.
+
+    The arrays must not be written while the block runs (callers pass
+    snapshots, as the panel does): a person painted in meanwhile could fall
+    outside the boxes and be left as it is.
+    """
     if _SCOPE.get() is not None:
         yield
         return
