@@ -26,6 +26,8 @@ _EXPORTS = {
     "SAM_TYPES": "segmenter",
     "PersonSegmenter": "segmenter",
     "SamSegmenter": "segmenter",
+    "HqSamSegmenter": "hq",
+    "PAIRS": "choice",
     "CHECKPOINTS": "weights",
     "Checkpoint": "weights",
     "WeightsCorruptError": "weights",
