@@ -157,3 +157,11 @@ def test_hq_sam_vit_is_fused_and_tinyvit_left_alone():
     )  # fmt: skip
     assert fuse_attention(tiny) == 0
     assert not any("forward" in vars(module) for module in tiny.modules())
+
+
+def test_the_product_segmenter_runs_fused_attention():
+    from napari_fuzzy_people.models import SamSegmenter
+
+    segmenter = SamSegmenter(build_tiny_sam())
+    assert fuse_attention(segmenter.sam) == 0  # already fused when built
+    assert restore_attention(segmenter.sam) == len(segmenter.sam.image_encoder.blocks)
