@@ -104,6 +104,20 @@ def test_export_only_what_was_reviewed(folder, tmp_path):
     assert digests(out) == before
 
 
+def same_people(a, b) -> bool:
+    """Proposed-people records equal, numbers to float32 rounding."""
+    if [sorted(p) for p in a] != [sorted(p) for p in b]:
+        return False
+    for p, q in zip(a, b, strict=True):
+        for key, value in p.items():
+            if isinstance(value, float):
+                if value != pytest.approx(q[key], rel=1e-5, abs=1e-6):
+                    return False
+            elif value != q[key]:
+                return False
+    return True
+
+
 def test_dask_gives_the_same_results_as_a_local_run(folder, tmp_path):
     pytest.importorskip("distributed")
     local = WorkFolder.create(tmp_path / "local", folder)
@@ -114,9 +128,11 @@ def test_dask_gives_the_same_results_as_a_local_run(folder, tmp_path):
     for rel in local.scan():
         if rel != "broken.jpg":
             np.testing.assert_array_equal(local.labels(rel), dask.labels(rel))
-            assert (
-                local.state(rel).data["proposed"]["people"]
-                == (dask.state(rel).data["proposed"]["people"])
+            # Scores agree to float32 rounding: SAM's fused attention sums in an
+            # order that depends on the thread count, which Dask workers share out.
+            assert same_people(
+                local.state(rel).data["proposed"]["people"],
+                dask.state(rel).data["proposed"]["people"],
             )
     review_all(local)
     out_local, out_dask = tmp_path / "out-local", tmp_path / "out-dask"
