@@ -3,7 +3,7 @@
 import time
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 
 from doubles import build_tiny_sam, tiny_detector
 from napari_fuzzy_people.core.review import Status
@@ -138,8 +138,11 @@ def test_the_panel_offers_a_fast_and_an_accurate_pair(panel):
     _, widget = panel
     find, c = widget.find, widget.controller
     labels = [find.pair.itemText(i) for i in range(find.pair.count())]
-    assert labels[0].startswith("Fast") and "without a GPU" in labels[0]
-    assert labels[1].startswith("Accurate") and "ViT-B" in labels[1]
+    assert labels[0].startswith("Fast") and "CPU" in labels[0]
+    assert labels[1].startswith("Accurate") and "GPU" in labels[1]
+    # Short enough for a laptop's dock; what each pair is, in its tooltip.
+    assert max(len(label) for label in labels) <= 24
+    assert "SAM ViT-B" in find.pair.itemData(1, Qt.ItemDataRole.ToolTipRole)
     assert find.pair.currentData() == "accurate"  # the default
     choose(find.pair, "fast")
     assert find.detector.currentData() == "fasterrcnn_mobilenet_v3_large_fpn"
