@@ -141,7 +141,7 @@ def test_the_panel_offers_a_fast_and_an_accurate_pair(panel):
     assert labels[0].startswith("Fast") and "CPU" in labels[0]
     assert labels[1].startswith("Accurate") and "GPU" in labels[1]
     # Short enough for a laptop's dock; what each pair is, in its tooltip.
-    assert max(len(label) for label in labels) <= 24
+    assert max(len(label) for label in labels) <= 14
     assert "SAM ViT-B" in find.pair.itemData(1, Qt.ItemDataRole.ToolTipRole)
     assert find.pair.currentData() == "accurate"  # the default
     choose(find.pair, "fast")

@@ -24,27 +24,28 @@ from ._common import combo
 
 __all__ = ["DETECTORS", "PAIR_LABELS", "SEGMENTERS", "FindView"]
 
-# Short labels: the dock is narrow on a laptop. The tooltips say how fast.
+# Short labels: the dock is narrow on a laptop (about 14 characters show).
+# The pair says which is fast and which accurate; the tooltips say how fast.
 #: (label, pair name): the pairs of models offered, then "your own mix".
 PAIR_LABELS = [
-    ("Fast (best on a CPU)", "fast"),
-    ("Accurate (best on a GPU)", "accurate"),
-    ("Custom (below)", "custom"),
+    ("Fast (CPU)", "fast"),
+    ("Accurate (GPU)", "accurate"),
+    ("Custom", "custom"),
 ]
 #: (label, torchvision name, tooltip): which is fast and which accurate, in plain words.
 DETECTORS = [
-    ("ResNet-50 (accurate)", "fasterrcnn_resnet50_fpn_v2", "about 5 s a photo on a 2-core CPU"),
+    ("ResNet-50", "fasterrcnn_resnet50_fpn_v2", "accurate; about 5 s a photo on a 2-core CPU"),
     (
-        "MobileNet (fast)",
+        "MobileNet",
         "fasterrcnn_mobilenet_v3_large_fpn",
-        "about 0.6 s a photo on a 2-core CPU",
+        "fast; about 0.6 s a photo on a 2-core CPU",
     ),
 ]
 SEGMENTERS = [
-    ("Light HQ-SAM (fast)", "hq_vit_tiny", "about 1.2 s a photo on a 2-core CPU"),
-    ("SAM ViT-B (accurate)", "vit_b", "about 9 s a photo on a 2-core CPU"),
+    ("Light HQ-SAM", "hq_vit_tiny", "fast; about 1.2 s a photo on a 2-core CPU"),
+    ("SAM ViT-B", "vit_b", "accurate; about 9 s a photo on a 2-core CPU"),
     ("SAM ViT-L", "vit_l", "slower than ViT-B"),
-    ("SAM ViT-H (largest)", "vit_h", "the largest and slowest"),
+    ("SAM ViT-H", "vit_h", "the largest and slowest"),
 ]
 
 
