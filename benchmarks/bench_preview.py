@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from _timing import best_of
 from napari_fuzzy_people._napari._jobs import pyramid
 from napari_fuzzy_people.core import AnonymizeSettings
 from napari_fuzzy_people.core.preview import preview, preview_factor
@@ -43,15 +44,6 @@ def scene(seed=0):
     for label, (cy, cx, a, b) in enumerate(people, start=1):
         labels[((yy - cy) / a) ** 2 + ((xx - cx) / b) ** 2 <= 1] = label
     return image, labels
-
-
-def best_of(func, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def core_timings(image, labels, repeat):

@@ -26,6 +26,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _timing import best_of  # noqa: E402
 from napari_fuzzy_people.core import (  # noqa: E402
     AnonymizeSettings,
     blur,
@@ -67,15 +68,6 @@ def numpy_reference(image, mask, radius, rng=None):
     out = image.copy()
     out[ys, xs] = image[sy, sx]
     return out
-
-
-def best_of(func, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def on(kernels, func):

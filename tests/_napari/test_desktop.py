@@ -18,15 +18,15 @@ HERE = Path(__file__).parent
 SCRIPT = HERE / "find_people_after_canvas.py"
 
 
-def run_script(tmp_path, **env):
+def run_script(tmp_path, script=SCRIPT, **env):
     def no_core_files():
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return subprocess.run(
-        [sys.executable, str(SCRIPT)],
+        [sys.executable, str(script)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         cwd=tmp_path,
         preexec_fn=no_core_files,
         env={**os.environ, "PYTHONPATH": str(HERE.parent), **env},
@@ -41,6 +41,22 @@ def test_find_people_after_the_canvas_exists_does_not_crash(tmp_path):
     assert "found people:" in result.stdout
     found = int(result.stdout.split("found people:")[1].split()[0])
     assert found > 0
+
+
+def test_compiling_the_scramble_kernels_after_the_canvas_does_not_crash(tmp_path):
+    # numba brings its own LLVM too: compiled (not loaded from a cache) next to the
+    # GL driver's, after the canvas is drawn.
+    cache = tmp_path / "numba-cache"
+    result = run_script(
+        tmp_path,
+        HERE / "numba_after_canvas.py",
+        NUMBA_CACHE_DIR=str(cache),
+        NAPARI_FUZZY_PEOPLE_KERNELS="numba",
+    )
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr[-3000:])
+    assert "kernels: numba compiled: True" in result.stdout
+    assert int(result.stdout.split("scrambled:")[1].split()[0]) > 0
+    assert any(cache.rglob("*.nbi"))  # compiled here, not loaded
 
 
 @pytest.mark.skipif(
