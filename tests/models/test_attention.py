@@ -43,14 +43,6 @@ def pair():
     return sam, fused
 
 
-@pytest.fixture
-def image():
-    rng = np.random.default_rng(0)
-    picture = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    picture[30:100, 50:90] = (200, 60, 60)
-    return picture
-
-
 def encode(encoder, x):
     with torch.inference_mode():
         return encoder(x)
@@ -96,13 +88,13 @@ def test_padded_windows_and_no_relative_positions():
         torch.testing.assert_close(encode(fused, x), encode(encoder, x), atol=1e-5, rtol=1e-5)
 
 
-def test_masks_from_sams_predictor_are_the_same(pair, image):
+def test_masks_from_sams_predictor_are_the_same(pair, photo):
     sam, fused = pair
     fuse_attention(fused)
     stock, ours = SamPredictor(sam), SamPredictor(fused)
     with torch.inference_mode():
-        stock.set_image(image)
-        ours.set_image(image)
+        stock.set_image(photo)
+        ours.set_image(photo)
     torch.testing.assert_close(ours.features, stock.features, atol=1e-5, rtol=1e-5)
     boxes = [[50, 30, 90, 100], [0, 0, 40, 40], [100, 10, 150, 110]]
     for box in boxes:

@@ -16,14 +16,6 @@ from napari_fuzzy_people.models.segmenter import PersonSegmenter, SamSegmenter
 BOXES = np.array([[50, 30, 90, 100], [0, 0, 40, 40], [100, 10, 150, 110]], np.float32)
 
 
-@pytest.fixture
-def photo():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    image[30:100, 50:90] = (200, 60, 60)
-    return image
-
-
 def count_encoder_calls(seg):
     calls = []
     seg.sam.image_encoder.register_forward_hook(lambda *args: calls.append(1))

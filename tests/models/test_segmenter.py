@@ -9,14 +9,6 @@ from napari_fuzzy_people.models import _device
 from napari_fuzzy_people.models.segmenter import PersonSegmenter, SamSegmenter
 
 
-@pytest.fixture
-def photo():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    image[30:100, 50:90] = (200, 60, 60)  # a "person"-ish block
-    return image
-
-
 def count_encoder_calls(sam):
     calls = []
     sam.image_encoder.register_forward_hook(lambda *args: calls.append(1))
