@@ -10,4 +10,4 @@ def test_opening_the_panel_compiles_the_scramble_kernels_once(panel, qtbot):
     qtbot.waitUntil(ready.is_set, timeout=180_000)
     assert kernels() == "numba"
     # The panel's default (background picks on a label image) is compiled.
-    assert _scramble_numba.scramble_background.signatures
+    assert _scramble_numba._background_bands.signatures

@@ -212,3 +212,47 @@ def test_select_keeps_only_the_approved(use, name):
     np.testing.assert_array_equal(out, np.where(np.isin(labels, kept), labels, 0))
     assert out.dtype == labels.dtype
     np.testing.assert_array_equal(select(labels, [99]), np.zeros_like(labels))
+
+
+def _crowd(seed=3, shape=(300, 260)):
+    """A photo's worth of overlapping people, several boxes and bands."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, np.uint16)
+    for label in range(1, 9):
+        y, x = rng.integers(0, shape[0] - 60), rng.integers(0, shape[1] - 40)
+        labels[y : y + rng.integers(20, 60), x : x + rng.integers(10, 40)] = label
+    return coordinate_image(*shape), labels
+
+
+@pytest.mark.parametrize("source", ["any", "background"])
+def test_a_seed_gives_the_same_image_on_any_number_of_threads(use, monkeypatch, source):
+    use("numba")
+    image, labels = _crowd()
+    radius = {label: 3 + label for label in range(1, 9)}
+    results = []
+    for threads in ("1", "2", "5"):
+        monkeypatch.setenv("NUMBA_NUM_THREADS", threads)
+        results.append(scramble(image, labels, radius=radius, margin=2, source=source, rng=11))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    assert not np.array_equal(results[0], image)
+
+
+def test_kernels_called_from_threads_at_once_give_the_sequential_results(use, monkeypatch):
+    # The panel's preview and Apply workers, and Dask's threads, call the
+    # kernels concurrently; each call must still be its own.
+    from concurrent.futures import ThreadPoolExecutor
+
+    use("numba")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    image, labels = _crowd(seed=5)
+    settings = AnonymizeSettings()
+
+    def one(seed):
+        return settings.apply(image, labels, range(1, 9), rng=seed)
+
+    expected = [one(seed) for seed in range(6)]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(one, range(6)))
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(a, b)

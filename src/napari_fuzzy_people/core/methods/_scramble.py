@@ -332,17 +332,12 @@ def _scramble_numba(job, radius, source, rng):
                 lut[label] = int(r)
     else:
         lut[1:] = int(radius)
-    state = fast.seed_state(rng)
     src_u, out_u = _units(img), _units(out)
     h, w = people.shape
     if source == "any":
-        fast.scramble_any(src_u, out_u, people, lut, state)
+        fast.scramble_any(src_u, out_u, people, lut, rng)
         return job.finish(out)
     cells = fast.clusters(boxes.top, boxes.left, boxes.bottom, boxes.right, present, h, w)
-    area = int(((cells[:, 2] - cells[:, 0]) * (cells[:, 3] - cells[:, 1])).max())
-    scratch = np.empty(area, np.int64)
-    if not fast.scramble_background(
-        src_u, out_u, people, lut, state, _COMPILED_ROUNDS, cells, scratch
-    ):
+    if not fast.scramble_background(src_u, out_u, people, lut, rng, _COMPILED_ROUNDS, cells):
         raise ValueError(_WHOLE_IMAGE)
     return job.finish(out)
