@@ -1,6 +1,7 @@
 """Speed of the anonymization methods, side by side with plain numpy.
 
-Runs on one core (BLAS/OpenMP/numba threads pinned to 1) and prints, for a
+Runs on one core (BLAS/OpenMP/numba threads pinned to 1), and the compiled
+scramble also on every core (``[numba, N threads]``), and prints, for a
 24-megapixel RGB photo with 30% of its pixels masked, masked pixels per
 second for each method, for the obvious numpy scramble kept here as a
 reference, and for a plain copy of the image; then the 1920x1080 preview case.
@@ -70,13 +71,17 @@ def numpy_reference(image, mask, radius, rng=None):
     return out
 
 
-def on(kernels, func):
+def on(kernels, func, threads=1):
+    """``func`` on ``kernels``, the compiled ones running ``threads`` threads."""
+
     def call():
         set_kernels(kernels)
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
         try:
             return func()
         finally:
             set_kernels(None)
+            os.environ["NUMBA_NUM_THREADS"] = "1"
 
     return call
 
@@ -121,8 +126,11 @@ def run(shape, fraction, radius, repeat):
         "copy (floor)": lambda: image.copy(),
         "numpy reference": lambda: numpy_reference(image, mask, radius),
     }
+    cores = len(os.sched_getaffinity(0))
     for name, func in scrambles.items():
         cases[f"{name} [numba]"] = on("numba", func)
+        if cores > 1:
+            cases[f"{name} [numba, {cores} threads]"] = on("numba", func, cores)
         cases[f"{name} [numpy]"] = on("numpy", func)
     cases.update(
         {
@@ -137,7 +145,7 @@ def run(shape, fraction, radius, repeat):
         f"({n / 1e6:.2f} M px, {people} people), best of {repeat}"
     )
     print(
-        f"{'case':44s} {'ms':>9s} {'M masked px/s':>14s} {'vs numpy ref':>13s} "
+        f"{'case':52s} {'ms':>9s} {'M masked px/s':>14s} {'vs numpy ref':>13s} "
         f"{'vs our numpy':>11s}"
     )
     times = {}
@@ -148,16 +156,18 @@ def run(shape, fraction, radius, repeat):
         gain = ""
         if name.endswith("[numpy]"):
             gain = f"{t / times[name.replace('[numpy]', '[numba]')]:10.2f}x"
-        print(f"{name:44s} {t * 1e3:9.1f} {n / t / 1e6:14.1f} {ratio:>13s} {gain:>11s}")
-    set_kernels("numba")
-    try:
-        stages = default_stages(image, labels, list(approved), repeat)
-    finally:
-        set_kernels(None)
-    total = times["scramble DEFAULT (panel settings) [numba]"]
-    print(f"DEFAULT [numba] stages (best of {repeat} each; whole apply {total * 1e3:.1f} ms):")
-    for name, t in stages.items():
-        print(f"  {name:42s} {t * 1e3:9.1f}")
+        elif "threads]" in name:
+            gain = f"{times[name.split(' [')[0] + ' [numba]'] / t:7.2f}x 1c"
+        print(f"{name:52s} {t * 1e3:9.1f} {n / t / 1e6:14.1f} {ratio:>13s} {gain:>11s}")
+    for threads in sorted({1, cores}):
+        stages = on(
+            "numba", lambda: default_stages(image, labels, list(approved), repeat), threads
+        )()
+        tag = "[numba]" if threads == 1 else f"[numba, {threads} threads]"
+        total = times[f"scramble DEFAULT (panel settings) {tag}"]
+        print(f"DEFAULT {tag} stages (best of {repeat} each; whole apply {total * 1e3:.1f} ms):")
+        for name, t in stages.items():
+            print(f"  {name:42s} {t * 1e3:9.1f}")
 
 
 def main():
