@@ -1,6 +1,7 @@
 """The engine: anonymization methods and people masks (numpy and scipy only)."""
 
 from .defaults import PanelDefaults, default_params, method_params
+from .leaks import Detection, Dismissal, Finding, LeakDetector, LeakReport, check_leaks
 from .masks import dilate_disk, grow, people_boxes, select, size_relative
 from .methods import (
     METHODS,
@@ -23,6 +24,11 @@ __all__ = [
     "REGISTRY",
     "SOURCES",
     "AnonymizeSettings",
+    "Detection",
+    "Dismissal",
+    "Finding",
+    "LeakDetector",
+    "LeakReport",
     "Method",
     "OverlapResolver",
     "PanelDefaults",
@@ -34,6 +40,7 @@ __all__ = [
     "Status",
     "anonymize",
     "blur",
+    "check_leaks",
     "default_params",
     "dilate_disk",
     "fill",
