@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from napari_fuzzy_people.batch.leakcheck import LeakCheck
 from napari_fuzzy_people.batch.runner import run_tasks
 from napari_fuzzy_people.batch.tasks import ExportJob, ProposeJob, export_photo, propose_photo
 from napari_fuzzy_people.core import ReviewModel
@@ -45,7 +46,8 @@ def review_all(work):
 
 
 def export(work, out, **scale):
-    jobs = [ExportJob(str(work.path), rel, str(out)) for rel in work.scan()]
+    skip = LeakCheck(skipped="these tests are about the batch; tests/test_cli_leaks.py checks")
+    jobs = [ExportJob(str(work.path), rel, str(out), leak_check=skip) for rel in work.scan()]
     return {r.item: r for r in run_tasks(export_photo, jobs, name=lambda j: j.relative, **scale)}
 
 

@@ -23,8 +23,11 @@ TESTS = Path(__file__).resolve().parents[1]
 
 def run(*args, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    args = [str(a) for a in args]
+    if args[0] == "export" and not any(a.startswith("--leak") for a in args):
+        args.append("--no-leak-check")  # tests/test_cli_leaks.py runs it
     return subprocess.run(
-        [FUZZY, *map(str, args)], capture_output=True, text=True, timeout=300, env=env, **kwargs
+        [FUZZY, *args], capture_output=True, text=True, timeout=300, env=env, **kwargs
     )
 
 

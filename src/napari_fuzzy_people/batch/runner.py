@@ -19,7 +19,8 @@ __all__ = ["TaskResult", "run_tasks", "task_error"]
 
 @dataclass(frozen=True)
 class TaskResult:
-    """What became of one photo: ``done``, ``skipped`` (nothing to do) or ``failed``."""
+    """What became of one photo: ``done``, ``skipped`` (nothing to do), ``failed``, or
+    ``held`` (back, by the leak check: nothing written)."""
 
     item: str
     status: str

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core import AnonymizeSettings, ReviewModel, select
-from ..io.errors import ImageReadError
+from ..core.leaks import Dismissal
+from ..io.errors import ImageReadError, LeaksFound
 from ..io.export import export_path
 from ..io.labels import read_labels
 from ..io.manifest import read_manifest
@@ -24,6 +25,7 @@ from ..io.read import read_photo
 from ..io.record import export_anonymized
 from ..io.workfolder import FINISHED, EmbeddingStore, PhotoStatus, WorkFolder
 from ..models.choice import ModelChoice
+from .leakcheck import LeakCheck, leak_check_for
 from .runner import TaskResult, task_error
 
 __all__ = [
@@ -105,6 +107,12 @@ class ExportJob:
     relative: str
     output: str
     accept_unreviewed: bool = False
+    leak_check: LeakCheck = field(default_factory=LeakCheck)
+
+
+def held(item: str, err: LeaksFound) -> TaskResult:
+    """A photo the leak check held back: each finding, on one line."""
+    return TaskResult(item, "held", str(err))
 
 
 def export_photo(job: ExportJob) -> TaskResult:
@@ -133,6 +141,7 @@ def export_photo(job: ExportJob) -> TaskResult:
         target = export_path(out, stem, photo.path, fmt=photo.format, stem=stem)
         # Ours (listed in the manifest): an export again replaces it, bit for bit alike.
         ours = target.name in read_manifest(out)["outputs"]
+        dismissals = [Dismissal.from_dict(d) for d in state.data.get("leak_dismissals", [])]
         result = export_anonymized(
             photo.pixels,
             labels,
@@ -147,7 +156,12 @@ def export_photo(job: ExportJob) -> TaskResult:
             overwrite=ours,
             allow_unreviewed=job.accept_unreviewed,
             models=[m for m in state.data.get("proposed", {}).get("models", []) if m.get("path")],
+            leak_check=leak_check_for(
+                job.leak_check, labels, review.approved_labels(), dismissals
+            ),
         )
+    except LeaksFound as err:
+        return held(rel, err)
     except Exception as err:
         return task_error(rel, err)
     unreviewed = review.unreviewed_labels()
@@ -178,6 +192,7 @@ class ApplyJob:
     force_png: bool = False
     overwrite: bool = False
     protect: tuple[str, ...] = ()
+    leak_check: LeakCheck = field(default_factory=LeakCheck)
 
 
 def apply_photo(job: ApplyJob) -> TaskResult:
@@ -207,7 +222,10 @@ def apply_photo(job: ApplyJob) -> TaskResult:
             force_png=job.force_png,
             overwrite=job.overwrite,
             protect=job.protect,
+            leak_check=leak_check_for(job.leak_check, labels, review.approved_labels()),
         )
+    except LeaksFound as err:
+        return held(job.image, err)
     except Exception as err:
         return task_error(job.image, err)
     return TaskResult(job.image, "done", "", str(result.image))

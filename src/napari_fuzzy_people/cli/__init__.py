@@ -13,9 +13,15 @@ same guarantees as the panel: inputs are never written, metadata is
 dropped, each photo's files appear whole or not at all, and the export
 folder holds only anonymized photos and one manifest.
 
-Each failed photo gets one line on stderr; the others are still done; a
-summary ends the run. Exit status: 0 all done, 1 some failed, 2 a usage
-error (nothing was done), 130/143 interrupted (Ctrl+C, SIGTERM). Killed at
+Before writing, ``apply`` and ``export`` run a leak check: a person
+detector and a face detector look at each anonymized photo, and a photo in
+which they still find an anonymized person, or a person in nobody's mask,
+is held back with its findings (``--no-leak-check`` skips it, on the
+record). Each failed or held photo gets one line on stderr; the others are
+still done; a summary ends the run. Exit status: 0 all done, 1 some
+failed, 2 a usage error or a leak check that cannot run (nothing was done),
+3 none failed but some were held back by the leak check, 130/143
+interrupted (Ctrl+C, SIGTERM). Killed at
 any moment, the same command run again finishes the job: what is done is
 skipped. ``--workers N`` runs the photos on a local Dask cluster,
 ``--scheduler ADDRESS`` on an existing one.

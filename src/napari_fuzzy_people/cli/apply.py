@@ -14,7 +14,16 @@ from ..io.export import export_path
 from ..io.manifest import MANIFEST_NAME, read_manifest
 from ..io.read import sniff_format
 from ..io.record import prepare_folders
-from ._common import PROG, add_scale_options, run_reported, stopped, whole
+from ._common import (
+    PROG,
+    add_leak_options,
+    add_scale_options,
+    exit_status,
+    leak_check_from,
+    run_reported,
+    stopped,
+    whole,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -93,6 +102,7 @@ def add_parser(sub) -> None:
         help="reproducible scramble (recorded in the review folder only)",
     )
     add_scale_options(apply)
+    add_leak_options(apply)
     apply.set_defaults(run=run)
 
 
@@ -156,6 +166,9 @@ def run(args, parser) -> int:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
     targets = _plan(args, parser)
+    leak_check, status = leak_check_from(args, parser)
+    if status is not None:
+        return status
     protect = tuple(str(p) for p in (*args.images, *args.masks))
     listed = read_manifest(args.output)["outputs"]
     jobs, skipped = [], 0
@@ -178,6 +191,7 @@ def run(args, parser) -> int:
                 force_png=args.force_png,
                 overwrite=args.overwrite,
                 protect=protect,
+                leak_check=leak_check,
             )
         )
     try:
@@ -188,11 +202,14 @@ def run(args, parser) -> int:
     if stop is not None:
         return stopped(stop, skipped + len(done), len(args.images))
     failed = sum(r.status == "failed" for r in done)
-    ok = len(args.images) - failed
+    held = sum(r.status == "held" for r in done)
+    ok = len(args.images) - failed - held
     summary = f"{ok} of {len(args.images)} photos anonymized"
     if skipped:
         summary += f" ({skipped} already exported earlier)"
+    if held:
+        summary += f", {held} held back by the leak check (findings above; nothing written)"
     if failed:
         summary += f", {failed} failed"
     print(summary)
-    return 1 if failed else 0
+    return exit_status(done)

@@ -13,7 +13,15 @@ from ..io.record import prepare_folders
 from ..io.workfolder import FINISHED, PhotoStatus, WorkFolder
 from ..models.choice import PAIRS, SEGMENTERS, ModelChoice
 from ..models.weights import CHECKPOINTS
-from ._common import PROG, add_scale_options, run_reported, stopped
+from ._common import (
+    PROG,
+    add_leak_options,
+    add_scale_options,
+    exit_status,
+    leak_check_from,
+    run_reported,
+    stopped,
+)
 
 __all__ = ["add_parsers"]
 
@@ -78,6 +86,7 @@ def add_parsers(sub) -> None:
         "are; the record says so)",
     )
     add_scale_options(export)
+    add_leak_options(export)
     export.set_defaults(run=run_export)
 
     status = sub.add_parser(
@@ -103,9 +112,12 @@ def _summary(results, total: int, verb: str) -> str:
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)
+    held = sum(r.status == "held" for r in results)
     text = f"{total} photos: {done} {verb}"
     if skipped:
         text += f", {skipped} already done"
+    if held:
+        text += f", {held} held back by the leak check (findings above; nothing written)"
     if failed:
         text += f", {failed} failed"
     return text
@@ -154,8 +166,12 @@ def run_export(args, parser) -> int:
         else:
             waiting.append(state)
     _refuse_collisions(work, ready, args.output, parser)
+    leak_check, status = leak_check_from(args, parser)
+    if status is not None:
+        return status
     jobs = [
-        ExportJob(str(work.path), rel, str(args.output), args.accept_unreviewed) for rel in ready
+        ExportJob(str(work.path), rel, str(args.output), args.accept_unreviewed, leak_check)
+        for rel in ready
     ]
     results, stop = run_reported(export_photo, jobs, args, name=lambda job: job.relative)
     if stop is not None:
@@ -169,7 +185,7 @@ def run_export(args, parser) -> int:
             "those that have proposals)"
         )
     print(summary)
-    return 1 if any(r.status == "failed" for r in results) else 0
+    return exit_status(results)
 
 
 def _refuse_collisions(work: WorkFolder, photos, output: Path, parser) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,8 +30,9 @@ import numpy as np
 
 from .. import __version__
 from ..core import AnonymizeSettings, Progress, ReviewModel
+from ..core.leaks import LeakReport, skipped_check
 from ..core.masks import MAX_LABEL
-from .errors import ExportError
+from .errors import ExportError, LeaksFound
 from .export import export_path, refuse_target, stage_image
 from .labels import read_labels
 from .manifest import MANIFEST_NAME, entry, jsonable, read_manifest, with_output
@@ -177,6 +178,7 @@ def export_steps(
     allow_unreviewed: bool = False,
     protect=(),
     stem: str | None = None,
+    leak_check: Callable[[np.ndarray], LeakReport] | None = None,
 ) -> Generator[Progress, None, ExportResult]:
     """Anonymize the approved people and write the photo, the manifest line, masks and record.
 
@@ -221,6 +223,11 @@ def export_steps(
         Files that must never be written (the other inputs of a batch).
     stem : str, optional
         The output's name before ``_fuzzy`` (default: the photo file's).
+    leak_check : callable, optional
+        ``leak_check(anonymized) -> LeakReport``, run before anything is
+        written (see :mod:`napari_fuzzy_people.core.leaks`); an open finding
+        refuses the export (:class:`LeaksFound`). The report goes into the
+        record. Without it the record says the check was not asked for.
 
     Returns
     -------
@@ -232,6 +239,8 @@ def export_steps(
         A refusal (unreviewed people, bad labels, an existing output, a link,
         a review folder inside the export folder) or a failed check. Nothing
         is written.
+    LeaksFound
+        (an ``ExportError``) The leak check found someone. Nothing is written.
     OSError
         The system failed to write (full disk, ...). Nothing is written.
     """
@@ -257,10 +266,14 @@ def export_steps(
     folders = [f for f in (folder, review_folder) if f is not None]
     refuse_target(final_path(target), inputs, overwrite)  # fail before the work
     approved = review.approved_labels()
-    yield Progress("anonymize", 0, 2)
+    yield Progress("anonymize", 0, 3)
     params = settings.params(labels) if approved else {}
     out = settings.apply(image, labels, approved, rng=seed)
-    yield Progress("write", 1, 2)
+    yield Progress("leak check", 1, 3)
+    leaks = skipped_check("not asked for") if leak_check is None else leak_check(out)
+    if leaks.open:
+        raise LeaksFound(str(source or name), leaks)
+    yield Progress("write", 2, 3)
     # Only the writing holds the folders: parallel exports anonymize side by side.
     with locked(*folders):
         for f in folders:
@@ -314,6 +327,7 @@ def export_steps(
                         for p in review.people.values()
                     ],
                     "exported_unreviewed": unreviewed,
+                    "leak_check": leaks.to_dict(),
                     "review": review.to_dict(),
                     "started": started,
                     "finished": _now(),
