@@ -141,7 +141,7 @@ def export_photo(job: ExportJob) -> TaskResult:
         target = export_path(out, stem, photo.path, fmt=photo.format, stem=stem)
         # Ours (listed in the manifest): an export again replaces it, bit for bit alike.
         ours = target.name in read_manifest(out)["outputs"]
-        dismissals = [Dismissal.from_dict(d) for d in state.data.get("leak_dismissals", [])]
+        dismissals = [Dismissal.from_dict(d) for d in work.leak_dismissals(rel)]
         result = export_anonymized(
             photo.pixels,
             labels,

@@ -37,6 +37,7 @@ __all__ = [
     "Finding",
     "LeakDetector",
     "LeakReport",
+    "LeakReview",
     "Problem",
     "check_leaks",
     "find_leaks",
@@ -304,3 +305,60 @@ def skipped_check(reason: str) -> LeakReport:
     if not reason.strip():
         raise ValueError("skipping the leak check needs a reason")
     return LeakReport(skipped=reason.strip())
+
+
+class LeakReview:
+    """One photo's leak check in a review: the last report, and the reviewer's dismissals.
+
+    The panel shows :attr:`report`'s findings and keeps the dismissals here
+    (not in widgets); an export checks afresh and applies them. Dismissals
+    outlive a new check (a finding in the same place stays dismissed);
+    :meth:`forget` starts over, for another photo.
+    """
+
+    def __init__(self, dismissals: Iterable[Dismissal] = ()):
+        self.report: LeakReport | None = None
+        self.dismissals: list[Dismissal] = list(dismissals)
+        self.unavailable: str | None = None  # why the check cannot run, when it cannot
+
+    @property
+    def open(self) -> list[Finding]:
+        """The last check's findings that no dismissal covers."""
+        if self.report is None or self.report.skipped is not None:
+            return []
+        return [f for f in self.report.findings if self.dismissal_of(f) is None]
+
+    def dismissal_of(self, finding: Finding) -> Dismissal | None:
+        return next((d for d in self.dismissals if d.matches(finding)), None)
+
+    def checked(self, report: LeakReport) -> None:
+        """Keep a new check's report (its dismissals are this review's)."""
+        self.report = report
+        self.unavailable = None
+
+    def dismiss(self, finding: Finding, reason: str) -> Dismissal:
+        """Dismiss ``finding`` for ``reason`` (required; the record keeps it)."""
+        dismissal = Dismissal.of(finding, reason)
+        self.dismissals.append(dismissal)
+        return dismissal
+
+    def undismiss(self, finding: Finding) -> None:
+        """Take back every dismissal covering ``finding``."""
+        self.dismissals = [d for d in self.dismissals if not d.matches(finding)]
+
+    def still_detectable(self) -> dict[int, int]:
+        """Open findings per approved person: ``{label: count}``."""
+        counts: dict[int, int] = {}
+        for f in self.open:
+            if f.label is not None:
+                counts[f.label] = counts.get(f.label, 0) + 1
+        return counts
+
+    def forget(self) -> None:
+        """Another photo: no report, no dismissals."""
+        self.report, self.unavailable = None, None
+        self.dismissals = []
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """The dismissals, for a work folder."""
+        return [d.to_dict() for d in self.dismissals]

@@ -333,6 +333,17 @@ class WorkFolder:
             relative, {"no_people": {"time": _now()}, "exported": None}, "no people"
         )
 
+    def save_leak_dismissals(self, relative, dismissals: Iterable[dict]) -> PhotoState:
+        """The reviewer's dismissed leak-check findings, each with its reason.
+
+        An export of this photo checks afresh and lets these pass (and records them).
+        """
+        return self._write(relative, {"leak_dismissals": list(dismissals)}, "leak dismissals")
+
+    def leak_dismissals(self, relative) -> list[dict]:
+        """What :meth:`save_leak_dismissals` saved (empty if nothing)."""
+        return list(self.state(relative).data.get("leak_dismissals") or [])
+
     def save_export(self, relative, exported: dict) -> PhotoState:
         """The photo was exported as it stands now."""
         return self._write(relative, {"exported": {"time": _now(), **exported}}, "exported")
