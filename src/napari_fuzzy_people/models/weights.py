@@ -109,6 +109,8 @@ _SAM = "https://dl.fbaipublicfiles.com/segment_anything/"
 # added the vit_tiny file: a later upload cannot change what we download.
 _HQ_SAM = "https://huggingface.co/lkeab/hq-sam/resolve/a3a77cd0a2e5e50eaa76faccf61b964732d9b35f/"
 _TORCHVISION = "https://download.pytorch.org/models/"
+# OpenCV's model zoo, pinned to a commit: a later upload cannot change what we download.
+_OPENCV_ZOO = "https://github.com/opencv/opencv_zoo/raw/82b38c8f98e7b52aa171400f3e4c722352d0669f/"
 
 #: Official checkpoints by name.
 CHECKPOINTS: dict[str, Checkpoint] = {
@@ -161,6 +163,15 @@ CHECKPOINTS: dict[str, Checkpoint] = {
             filename="fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
             sha256_prefix="fb6a3cc7",
             description="torchvision Faster R-CNN MobileNet v3 large FPN, COCO (fast, 74 MB)",
+        ),
+        Checkpoint(
+            name="yunet_2023mar",
+            url=_OPENCV_ZOO + "models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+            filename="face_detection_yunet_2023mar.onnx",
+            # Size and SHA-256 from the zoo's Git LFS pointer of that file at that commit.
+            size=232589,
+            sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+            description="OpenCV YuNet face detector, 2023mar (leak check, 227 KB)",
         ),
     ]
 }
