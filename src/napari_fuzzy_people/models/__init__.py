@@ -34,6 +34,12 @@ _EXPORTS = {
     "WeightsUnavailableError": "weights",
     "cache_dir": "weights",
     "fetch": "weights",
+    "FACE_DETECTORS": "leaks",
+    "LeakCheckUnavailable": "leaks",
+    "LibFaceDetector": "leaks",
+    "PersonLeakDetector": "leaks",
+    "YuNetFaceDetector": "leaks",
+    "leak_detectors": "leaks",
 }
 __all__ = sorted(_EXPORTS)
 
