@@ -325,6 +325,7 @@ def test_registry_entries_are_consistent():
         "sam_hq_vit_tiny",
         "fasterrcnn_resnet50_fpn_v2",
         "fasterrcnn_mobilenet_v3_large_fpn",
+        "yunet_2023mar",
     }
     for name, checkpoint in CHECKPOINTS.items():
         url = urlparse(checkpoint.url)
@@ -332,10 +333,12 @@ def test_registry_entries_are_consistent():
         assert re.fullmatch(r"[a-z0-9_]+", name)  # never mistaken for a path
         assert url.scheme == "https"
         assert checkpoint.filename == url.path.rsplit("/", 1)[-1]
-        assert checkpoint.filename.endswith(".pth")
+        assert checkpoint.filename.endswith((".pth", ".onnx"))
+        # Pinned to a revision (a commit), never a branch that can move.
         if url.hostname == "huggingface.co":
-            # Pinned to a revision (a commit), never a branch that can move.
             assert re.search(r"/resolve/[0-9a-f]{40}/", url.path), checkpoint.url
+        if url.hostname == "github.com":
+            assert re.search(r"/raw/[0-9a-f]{40}/", url.path), checkpoint.url
         if checkpoint.sha256 is not None:
             assert re.fullmatch(r"[0-9a-f]{64}", checkpoint.sha256)
             # Sizes are checked where their publisher gives them (Meta does for SAM).
