@@ -267,6 +267,11 @@ def preview_steps(
     people = downscale_labels(labels, factor, keep=approved)
     # Per person as Apply sees them: measured on the full-resolution people.
     params = scale_params(settings.params(labels), factor)
+    if params.get("method") == "vanish":
+        # Vanish never copies from anybody: the others must be there too,
+        # where no approved pixel is (an approved one still wins its cell).
+        others = downscale_labels(labels, factor)
+        people = np.where(people != 0, people, others)
     yield Progress("preview", 2, 3)
     return anonymize(small, people, labels=approved, rng=rng, **params)
 

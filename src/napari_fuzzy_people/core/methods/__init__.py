@@ -1,4 +1,4 @@
-"""Anonymization methods: scramble (the Fuzzy People method), pixelate, blur, fill.
+"""Anonymization methods: scramble (the Fuzzy People method), pixelate, blur, fill, vanish.
 
 Every function takes an image and a people mask and returns a new image in
 which only the (grown) masked pixels differ; the input is never modified.
@@ -27,6 +27,7 @@ from ._fill import fill
 from ._kernels import kernels, set_kernels, warm_up
 from ._pixelate import pixelate
 from ._scramble import SOURCES, scramble
+from ._vanish import vanish
 
 __all__ = [
     "METHODS",
@@ -41,6 +42,7 @@ __all__ = [
     "pixelate",
     "scramble",
     "set_kernels",
+    "vanish",
     "warm_up",
 ]
 
@@ -102,6 +104,7 @@ REGISTRY = MappingProxyType(
             Method("pixelate", pixelate, "Pixelate", "block", "Block (px)", True, 1, False, False),
             Method("blur", blur, "Blur", "sigma", "Sigma (px)", False, 0, False, False),
             Method("fill", fill, "Fill", None, "", True, 0, False, False),
+            Method("vanish", vanish, "Vanish", None, "", True, 0, True, False),
         )
     }
 )
@@ -124,7 +127,7 @@ def anonymize(image, mask, *, method="scramble", rng=None, **params):
     ----------
     image, mask
         As for :func:`scramble`.
-    method : {"scramble", "pixelate", "blur", "fill"}
+    method : {"scramble", "pixelate", "blur", "fill", "vanish"}
         The method; ``params`` are its keyword arguments.
     rng : None, int or numpy.random.Generator
         For random methods (see :attr:`Method.takes_rng`); the others ignore it.
