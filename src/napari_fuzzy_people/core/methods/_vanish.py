@@ -55,19 +55,29 @@ def _others(mask, labels, margin, region) -> np.ndarray:
     return (rest != 0) & ~region
 
 
-def _crops(region: np.ndarray, context: int):
-    """Boxes around groups of holes, with ``context`` pixels of surroundings each."""
-    near = ndi.binary_dilation(region, iterations=1)
-    groups, _ = ndi.label(near, structure=np.ones((3, 3)))
+def _crops(region: np.ndarray, context: int) -> list[tuple[slice, slice]]:
+    """Boxes around groups of holes with surroundings to copy from, merged until
+    none overlap: each hole is filled once, in one search."""
+    groups, _ = ndi.label(region, structure=np.ones((3, 3)))
     h, w = region.shape
-    for box in ndi.find_objects(groups):
-        ys, xs = box
-        side = max(ys.stop - ys.start, xs.stop - xs.start)
-        pad = max(context, side)  # a person's size of surroundings to copy from
-        yield (
-            slice(max(ys.start - pad, 0), min(ys.stop + pad, h)),
-            slice(max(xs.start - pad, 0), min(xs.stop + pad, w)),
-        )
+    boxes = []
+    for ys, xs in ndi.find_objects(groups):
+        pad = max(context, ys.stop - ys.start, xs.stop - xs.start)  # a person's size
+        boxes.append([max(ys.start - pad, 0), max(xs.start - pad, 0),
+                      min(ys.stop + pad, h), min(xs.stop + pad, w)])  # fmt: skip
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    a[:] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    boxes.remove(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    return [(slice(y0, y1), slice(x0, x1)) for y0, x0, y1, x1 in boxes]
 
 
 def vanish(image, mask, *, margin=0, labels=None, rng=None, patch=PATCH, context=32):
