@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from napari.utils import progress
 
+from ..batch.leakcheck import LeakCheck, leak_check_for
 from ..core import AnonymizeSettings, Progress, ReviewModel
 from ..core.preview import downscale, preview_steps
 from ..io.errors import ExportError
@@ -32,6 +33,7 @@ __all__ = [
     "export_job",
     "find_people_job",
     "job",
+    "leak_check_job",
     "load_detector",
     "load_segmenter",
     "preview_job",
@@ -184,20 +186,62 @@ def pyramid(image: np.ndarray) -> list[np.ndarray]:
     return levels
 
 
+def _leak_check(spec: LeakCheck, labels, approved, dismissals):
+    """The leak check's callable and the report it made (a list, filled when it runs).
+
+    Built here, in the worker: the detectors may download their weights first.
+    """
+    check = leak_check_for(spec, labels, approved, dismissals)
+    reports = []
+
+    def run(image):
+        reports.append(check(image))
+        return reports[-1]
+
+    return run, reports
+
+
 @job
-def export_job(pixels, labels, review, settings, folder, *, name, source, photo, models, options):
-    """Read the photo file if there is one, line the layer up with it, and export."""
+def export_job(
+    pixels, labels, review, settings, folder, *, name, source, photo, models, options, leaks
+):
+    """Read the photo file if there is one, line the layer up with it, and export.
+
+    ``leaks``: the :class:`~..batch.leakcheck.LeakCheck` and the reviewer's
+    dismissals. Returns the export's result and the leak check's report.
+    """
     yield Progress("read", 0, 3)
     if photo is None and source is not None and Path(source).is_file():
         photo = read_photo(source)
     pixels, labels = align(pixels, labels, photo)
+    spec, dismissals = leaks
+    check, reports = _leak_check(spec, labels, review.approved_labels(), dismissals)
     Path(options["review_folder"]).mkdir(mode=0o700, parents=True, exist_ok=True)
-    return (
-        yield from export_steps(
-            pixels, labels, review, settings, folder, name=name, photo=photo, models=models,
-            **options,
-        )
+    result = yield from export_steps(
+        pixels, labels, review, settings, folder, name=name, photo=photo, models=models,
+        leak_check=check, **options,
     )  # fmt: skip
+    return result, reports[-1]
+
+
+@job
+def leak_check_job(pixels, labels, approved, settings, *, source, photo, spec, dismissals):
+    """Anonymize as an export would, and run the leak check on it; returns its report.
+
+    Nothing is written: the reviewer checks, fixes and checks again before exporting.
+    """
+    yield Progress("read", 0, 4)
+    if photo is None and source is not None and Path(source).is_file():
+        photo = read_photo(source)
+    pixels, labels = align(pixels, labels, photo)
+    yield Progress("load detectors", 1, 4)
+    check, _ = _leak_check(spec, labels, approved, dismissals)
+    yield Progress("anonymize", 2, 4)
+    out = settings.apply(pixels, labels, approved)
+    yield Progress("leak check", 3, 4)
+    report = check(out)
+    yield Progress("leak check", 4, 4)  # a Cancel here drops the report
+    return report
 
 
 @job

@@ -1,4 +1,5 @@
-"""Layers the controller makes and reads: people, preview and result, prompts, boxes.
+"""Layers the controller makes and reads: people, preview and result, prompts, boxes,
+leak-check findings.
 
 Every function here runs on the GUI thread and is cheap: the pixels they
 show were computed in a worker. The controller remembers the layers it made
@@ -22,6 +23,7 @@ __all__ = [
     "layer_photo_path",
     "point_prompts",
     "show_boxes",
+    "show_findings",
     "show_image",
 ]
 
@@ -120,6 +122,50 @@ def show_boxes(viewer, layer: Shapes | None, image_layer: Image, boxes) -> Shape
         scale=image_layer.scale,
         translate=image_layer.translate,
     )
+
+
+#: Edge colours of leak-check findings: a missed person, a person still detectable,
+#: and a finding the reviewer dismissed (kept in view, quieter).
+FINDING_COLOURS = {"in nobody's mask": "#ff2a2a", "still detectable": "#ff9a1f"}
+DISMISSED_COLOUR = "#9a9a9a"
+
+
+def show_findings(viewer, layer: Shapes | None, image_layer: Image, findings, dismissed):
+    """The leak check's findings as rectangles over the photo, each named by its kind and
+    problem (``layer`` replaced); None if there are none.
+
+    ``dismissed``: one bool per finding. The reviewer's active layer stays active
+    (the keys A, R, N act on it).
+    """
+    active = viewer.layers.selection.active
+    if layer is not None and layer in viewer.layers:
+        viewer.layers.remove(layer)
+    if not findings:
+        return None
+    rects, colours, text = [], [], []
+    for finding, gone in zip(findings, dismissed, strict=True):
+        x0, y0, x1, y1 = finding.box
+        rects.append(np.array([[y0, x0], [y1, x1]]))
+        words = f"{finding.kind} {finding.problem.value}"
+        if finding.label is not None:
+            words += f" (person {finding.label})"
+        text.append(f"{words}, dismissed" if gone else words)
+        colours.append(DISMISSED_COLOUR if gone else FINDING_COLOURS[finding.problem.value])
+    layer = viewer.add_shapes(
+        rects,
+        shape_type="rectangle",
+        name=f"{image_layer.name} leak check",
+        edge_color=colours,
+        face_color="transparent",
+        edge_width=3,
+        features={"finding": text},
+        text={"string": "{finding}", "anchor": "upper_left", "color": "white", "size": 9},
+        scale=image_layer.scale,
+        translate=image_layer.translate,
+    )
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer
 
 
 def add_points_layer(viewer, image_layer: Image) -> Points:

@@ -226,9 +226,15 @@ class OutputActions:
         overwrite: bool = False,
         allow_unreviewed: bool = False,
         force_png: bool = False,
+        leak_check=None,
     ):
         """Export the anonymized photo to ``folder`` (shareable), its masks and record to
-        ``review_folder`` (private; default: beside the original photo). In a worker."""
+        ``review_folder`` (private; default: beside the original photo). In a worker.
+
+        The leak check runs first, with :attr:`leak_check` (or ``leak_check``, a
+        :class:`~..batch.leakcheck.LeakCheck`) and the reviewer's dismissals: an
+        open finding writes nothing (see :mod:`._leaks`).
+        """
         try:
             image, labels = self._inputs()
         except ValueError as err:
@@ -245,6 +251,15 @@ class OutputActions:
         source = layer_photo_path(self.photo_layer)
         review_folder = review_folder or self.default_review_folder(folder)
         approved = len(self.review.approved_labels())
+        layer = self.photo_layer
+        options = dict(
+            review_folder=review_folder,
+            overwrite=overwrite,
+            allow_unreviewed=allow_unreviewed,
+            force_png=force_png,
+        )
+        # Should the check be unable to run, "Export without the check" repeats this.
+        self._retry_export = lambda spec: self.export(folder, **options, leak_check=spec)
         gen = export_job(
             image,
             labels,
@@ -255,18 +270,22 @@ class OutputActions:
             source=source if source is not None and source.is_file() else None,
             photo=self.photo,
             models=self._models_used(),
-            options=dict(
-                review_folder=review_folder,
-                overwrite=overwrite,
-                allow_unreviewed=allow_unreviewed,
-                force_png=force_png,
-            ),
+            options=options,
+            leaks=self._export_leaks(leak_check),
         )
 
-        def done(result):
+        def done(returned):
+            result, report = returned
+            self._retry_export = None
+            self._exported_with_report(layer, report)
+            unchecked = (
+                f" The leak check did not run ({report.skipped}): the record says so."
+                if report.skipped is not None
+                else ""
+            )
             self.say(
                 f"Exported {people(approved)} anonymized to {result.image}. Masks and "
-                f"record (private, not for sharing): {result.record.parent}.",
+                f"record (private, not for sharing): {result.record.parent}.{unchecked}",
                 toast=True,
             )
 

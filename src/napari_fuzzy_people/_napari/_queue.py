@@ -18,7 +18,7 @@ from napari.qt.threading import create_worker
 from ..core import ReviewModel
 from ..io.workfolder import FINISHED, PhotoStatus, WorkFolder
 from ._events import Severity, drive
-from ._jobs import Ahead, ahead_job, open_photo_job
+from ._jobs import Ahead, ahead_job, job, open_photo_job
 from ._layers import REVIEW_KEY
 
 __all__ = ["WORK_FOLDER_NAME", "QueueActions"]
@@ -127,6 +127,7 @@ class QueueActions:
             model = ReviewModel.from_dict(review) if review else ReviewModel()
             model.sync(labels)
             self.position = index
+            self._load_leak_dismissals(relative)
             self._set_review(model)
         finally:
             self._syncing = self._loading = False
@@ -159,8 +160,14 @@ class QueueActions:
 
             info = photo_info(self.photo)
 
+        leaks = self.leaks.to_list() if self._leaks_unsaved else None
+        self._leaks_unsaved = False
+
         def save():
-            return work.save_review(rel, review, labels, photo=info)
+            state = work.save_review(rel, review, labels, photo=info)
+            if leaks is not None:  # the dismissals, after the review: one writer at a time
+                state = work.save_leak_dismissals(rel, leaks)
+            return state
 
         worker = create_worker(save, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(lambda state: self._saved(rel, state))
@@ -205,8 +212,12 @@ class QueueActions:
         self.queue_changed.emit()
         self.say(f"{Path(rel).name}: no people, signed off.")
 
-    def export_done(self, folder) -> None:
-        """Export every done photo of the folder to ``folder`` (one job, one progress bar)."""
+    def export_done(self, folder, *, leak_check=None) -> None:
+        """Export every done photo of the folder to ``folder`` (one job, one progress bar).
+
+        Each is checked for leaks first, with :attr:`leak_check` (or ``leak_check``)
+        and its saved dismissals; a photo with an open finding is held back.
+        """
         if self.work is None:
             self.say("Open a folder first.", Severity.WARNING)
             return
@@ -216,18 +227,34 @@ class QueueActions:
         if not done:
             self.say("No photo is done yet: review some first.", Severity.WARNING)
             return
-        self._run("export", _export_all(work, done, folder), self._exported_all)
+        spec = leak_check or self.leak_check
+        self._retry_export = lambda spec: self.export_done(folder, leak_check=spec)
+        self._run("export", _export_all(work, done, folder, spec), self._exported_all)
 
-    def _exported_all(self, results) -> None:
+    def _exported_all(self, returned) -> None:
+        results, spec = returned
+        self._retry_export = None
+        self.leaks_changed.emit()
         failed = [r for r in results if r.status == "failed"]
+        held = [r for r in results if r.status == "held"]
         for result in results:
             if result.status == "done":
                 self.statuses[result.item] = PhotoStatus.EXPORTED
         self.queue_changed.emit()
-        text = f"Exported {len(results) - len(failed)} of {len(results)} done photos."
+        exported = len(results) - len(failed) - len(held)
+        text = f"Exported {exported} of {len(results)} done photos."
+        if spec.skipped is not None:
+            text += f" The leak check did not run ({spec.skipped}): the records say so."
+        if held:
+            text += (
+                f" Held back by the leak check, nothing written: {len(held)} (open each, "
+                "Check for leaks, fix or dismiss the findings, and export again): "
+                + "; ".join(r.message for r in held)
+            )
         if failed:
             text += " Failed: " + "; ".join(r.message for r in failed)
-        self.say(text, Severity.ERROR if failed else Severity.INFO, toast=True)
+        severity = Severity.ERROR if failed else Severity.WARNING if held else Severity.INFO
+        self.say(text, severity, toast=True)
 
     # -- the background worker ------------------------------------------------------
 
@@ -279,14 +306,23 @@ class QueueActions:
         self._save_now()
 
 
-def _export_all(work, relatives, folder):
-    """Export photos of a work folder one by one, with progress; returns the results."""
+@job
+def _export_all(work, relatives, folder, spec):
+    """Export photos of a work folder one by one, with progress; returns the results and
+    the leak check's spec.
+
+    The leak check's detectors are made first, here in the worker: when they cannot
+    be (no weights), no photo is exported.
+    """
+    from ..batch.leakcheck import detectors_for
     from ..batch.tasks import ExportJob, export_photo
     from ..core import Progress
 
+    yield Progress("load detectors", 0, len(relatives))
+    detectors_for(spec)  # kept for the photos; raises LeakCheckUnavailable
     results = []
     for i, rel in enumerate(relatives):
         yield Progress("export", i, len(relatives))
-        results.append(export_photo(ExportJob(str(work.path), rel, str(folder))))
+        results.append(export_photo(ExportJob(str(work.path), rel, str(folder), leak_check=spec)))
     yield Progress("export", len(relatives), len(relatives))
-    return results
+    return results, spec

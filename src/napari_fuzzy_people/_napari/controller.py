@@ -13,8 +13,9 @@ console drive the same session the panel shows::
 State changes are announced by typed signals (psygnal): ``notice`` (a
 :class:`Notice` with its :class:`Severity`), ``photo_changed``,
 ``people_changed``, ``selection_changed``, ``settings_changed``,
-``job_changed`` (a :class:`JobState`, or None when idle) and
-``preview_changed`` (a :class:`PreviewState`). Long work runs in napari
+``job_changed`` (a :class:`JobState`, or None when idle),
+``preview_changed`` (a :class:`PreviewState`) and ``leaks_changed`` (the
+leak check's findings or dismissals, :attr:`leaks`). Long work runs in napari
 thread workers as generators (:mod:`._jobs`); their results are applied
 here, on the GUI thread. Layers the session made are known by identity,
 never by name.
@@ -43,6 +44,7 @@ from ._jobs import (
     read_photo_job,
 )
 from ._layers import REVIEW_KEY, check_image_layer, layer_photo_path
+from ._leaks import LeakActions
 from ._output import OutputActions, PreviewState, PreviewStatus
 from ._queue import QueueActions
 from ._review import ReviewActions
@@ -83,7 +85,7 @@ def warm_kernels() -> threading.Event:
     return _warmed
 
 
-class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
+class Controller(ReviewActions, FindingActions, OutputActions, LeakActions, QueueActions):
     """One review session in a napari viewer (see the module docstring)."""
 
     notice = Signal(object)
@@ -94,6 +96,7 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
     job_changed = Signal(object)
     preview_changed = Signal(object)
     queue_changed = Signal()
+    leaks_changed = Signal()
 
     def __init__(self, viewer):
         self.viewer = viewer
@@ -118,6 +121,7 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
         self._syncing = False
         self._erased: dict[int, tuple] = {}
         self._closed = False
+        self._init_leaks()  # see _leaks: the check's detectors, the photo's findings
         self._model_lock = threading.Lock()  # the models serve one job at a time
         # The folder queue (see _queue): nothing open yet.
         self.work = None
@@ -198,6 +202,8 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
 
         if isinstance(err, JobFailed) and err.__cause__ is not None:
             err = err.__cause__
+        if self._leak_error(err):
+            return
         if isinstance(err, WeightsUnavailableError):
             self.say(
                 f"{err} Until then you can paint people by hand in a Labels layer and "
@@ -235,6 +241,7 @@ class Controller(ReviewActions, FindingActions, OutputActions, QueueActions):
             return
         self.photo_layer, self.photo, self.photo_problem = layer, None, None
         self._remove_own("preview", "result", "boxes")
+        self._forget_leaks()
         self.photo_changed.emit()
         if photo is not None:
             self._photo_read(layer, photo)
