@@ -134,8 +134,9 @@ class AnonymizeView(QWidget):
         self.preview_state.setText(text)
         self.preview_state.setToolTip(tip)
 
-    def export_clicked(self) -> None:
-        """Ask what only a person can answer, then export."""
+    def export_clicked(self, *, leak_check=None) -> None:
+        """Ask what only a person can answer, then export (``leak_check``: another
+        :class:`~...batch.leakcheck.LeakCheck` than the session's, for this export)."""
         c = self.controller
         unreviewed = c.review.unreviewed_labels()
         if unreviewed:
@@ -168,7 +169,9 @@ class AnonymizeView(QWidget):
                 c.say("Export not done: the earlier one is kept.", Severity.INFO)
                 return
             overwrite = True
-        c.export(folder, overwrite=overwrite, allow_unreviewed=bool(unreviewed))
+        c.export(
+            folder, overwrite=overwrite, allow_unreviewed=bool(unreviewed), leak_check=leak_check
+        )
 
     def _start_folder(self) -> str:
         from .._layers import layer_photo_path

@@ -17,6 +17,7 @@ _WHAT = {
     "adopt": "Taking the masks",
     "apply": "Anonymizing",
     "export": "Exporting",
+    "leaks": "Checking for leaks",
 }
 _STAGES = {
     "load models": "loading models",
@@ -27,6 +28,9 @@ _STAGES = {
     "anonymize": "anonymizing",
     "write": "writing",
     "adopt": "reading the masks",
+    "load detectors": "loading the leak detectors",
+    "leak check": "looking for people in the result",
+    "export": "exporting",
 }
 # A toast is one line: it says what happened and where to read the rest.
 _TOAST = 60

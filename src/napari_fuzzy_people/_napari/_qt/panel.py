@@ -12,6 +12,7 @@ from ._common import group
 from .anonymize_view import AnonymizeView
 from .find_view import FindView
 from .job_view import JobView
+from .leaks_view import LeaksView
 from .people_view import PeopleView, PromptsView
 from .photo_view import PhotoView
 from .queue_view import QueueView
@@ -43,6 +44,7 @@ class FuzzyPeopleWidget(QWidget):
         self.people = PeopleView(c)
         self.prompts = PromptsView(c, self.find)
         self.anonymize = AnonymizeView(c)
+        self.leaks = LeaksView(c, self.anonymize)
         self.job = JobView(c)
 
         content = QWidget()
@@ -54,6 +56,7 @@ class FuzzyPeopleWidget(QWidget):
         inner.addWidget(group("People", self.people))
         inner.addWidget(group("Add a missed person", self.prompts))
         inner.addWidget(group("Anonymize approved people", self.anonymize))
+        inner.addWidget(group("Leak check", self.leaks))
         inner.addStretch(1)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)

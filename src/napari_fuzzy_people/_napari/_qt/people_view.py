@@ -21,6 +21,9 @@ from ._common import row
 
 __all__ = ["PeopleView", "PromptsView"]
 
+#: Text colour of a person the leak check still finds (readable on napari's dark theme).
+LEAK_COLOUR = "#ff8a3d"
+
 
 class PeopleView(QWidget):
     """One row per person; selecting a row selects that person in the session."""
@@ -65,6 +68,7 @@ class PeopleView(QWidget):
         self.undo_button.clicked.connect(c.undo)
         self.table.itemSelectionChanged.connect(self._row_chosen)
         c.people_changed.connect(self.render)
+        c.leaks_changed.connect(self.render)
         c.selection_changed.connect(self._show_selection)
         c.job_changed.connect(self._enable)
         self.render()
@@ -72,6 +76,7 @@ class PeopleView(QWidget):
     def render(self, *_) -> None:
         c = self.controller
         people = sorted(c.review.people.values(), key=lambda p: p.label)
+        leaking = c.leaks.still_detectable()  # open findings per person, from the last check
         self.table.blockSignals(True)
         self.table.setRowCount(len(people))
         for r, p in enumerate(people):
@@ -82,9 +87,17 @@ class PeopleView(QWidget):
                 swatch = QPixmap(12, 12)
                 swatch.fill(QColor(*rgba.astype(int)))
                 item.setIcon(QIcon(swatch))
+            status = QTableWidgetItem(p.status.value)
+            if p.label in leaking:
+                status.setText(f"{p.status.value}, still detectable")
+                status.setForeground(QColor(LEAK_COLOUR))
+                status.setToolTip(
+                    f"The leak check still finds {leaking[p.label]} thing(s) on this person: "
+                    "a stronger setting or a bigger mask, then check again (see Leak check)"
+                )
             cells = [
                 item,
-                QTableWidgetItem(p.status.value),
+                status,
                 QTableWidgetItem("" if p.score is None else f"{p.score:.2f}"),
                 QTableWidgetItem("" if p.mask_score is None else f"{p.mask_score:.2f}"),
                 QTableWidgetItem(str(p.area)),
