@@ -21,6 +21,7 @@ from napari_fuzzy_people.io.read import read_photo
 from napari_fuzzy_people.io.workfolder import PhotoStatus, WorkFolder
 from scenes import idle, street
 
+SKIPPED = "skipped in the panel by the reviewer"
 ON_PERSON = (60, 45)  # inside person 1 (rows 48-192, columns 40-80)
 NOBODY = (20, 250)  # on the street: a person the review missed
 
@@ -171,7 +172,7 @@ def test_without_the_weights_the_panel_asks_and_never_passes_silently(marked, qt
     record = path.parent / "fuzzy-people-review" / "street_fuzzy.png.record.json"
     assert json.loads(record.read_text())["leak_check"] == {
         "run": False,
-        "skipped": "skipped in the panel by the reviewer",
+        "skipped": SKIPPED,
     }
     # It was this export only: the next one checks again.
     assert c.leak_check == LeakCheck()
@@ -247,3 +248,27 @@ def test_the_folder_export_holds_a_photo_back_until_its_finding_is_dismissed(
     record = next(work.records_for(shared).glob("b_fuzzy.png.record.json"))
     findings = json.loads(record.read_text())["leak_check"]["findings"]
     assert [f["dismissed"] for f in findings] == ["a face on a T-shirt"]
+
+
+def test_when_check_for_leaks_cannot_run_export_without_it_asks_where(marked, qtbot, monkeypatch):
+    _, widget, c, path = marked
+    monkeypatch.setenv("NAPARI_FUZZY_PEOPLE_CACHE", str(path.parent.parent / "empty-cache"))
+    for proxy in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    c.leak_check = LeakCheck()
+    click(qtbot, widget.leaks.check_button)
+    idle(qtbot, c, timeout=300_000)
+    assert "leak check cannot run" in widget.job.status.text()
+    assert widget.leaks.ask.isVisibleTo(widget)
+    # No export to repeat: the panel asks for the folder, as Export does.
+    shared = path.parent.parent / "shared"
+    shared.mkdir()
+    asked = []
+    monkeypatch.setattr(
+        QFileDialog, "getExistingDirectory", lambda *a: asked.append(a[1]) or str(shared)
+    )
+    click(qtbot, widget.leaks.skip_button)
+    idle(qtbot, c)
+    assert len(asked) == 1 and (shared / "street_fuzzy.png").is_file()
+    record = path.parent / "fuzzy-people-review" / "street_fuzzy.png.record.json"
+    assert json.loads(record.read_text())["leak_check"]["skipped"] == SKIPPED
