@@ -101,7 +101,9 @@ def main():
     print(f"\nmedians over {len(results)} coco-people photos:")
     for case in results[0]:
         times, ratios = zip(*(r[case] for r in results), strict=True)
-        print(f"  {case:22s} s/MP at 15% {np.median(times):6.2f}   texture {np.median(ratios):5.2f}")
+        print(
+            f"  {case:22s} s/MP at 15% {np.median(times):6.2f}   texture {np.median(ratios):5.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,12 @@ def test_no_people_is_a_sign_off_and_failures_are_kept(photos):
     state = work.save_failure("2024/b.PNG", None, "2024/b.PNG: damaged")
     assert state.status == PhotoStatus.FAILED and state.data["failed"]["error"].endswith("damaged")
     assert work.counts()[PhotoStatus.FAILED] == 1
-    # Proposing again starts the photo over.
+    # Proposing again starts the photo over, the leak check's dismissals too.
+    work.save_leak_dismissals("2024/b.PNG", [{"kind": "face", "box": [0, 0, 5, 5], "reason": "x"}])
+    assert work.leak_dismissals("2024/b.PNG")[0]["reason"] == "x"
     assert work.save_proposals("2024/b.PNG", {"sha256": "2"}, proposals()).status == "proposed"
     assert "failed" not in work.state("2024/b.PNG").data
+    assert work.leak_dismissals("2024/b.PNG") == []
 
 
 FILES = ["people.png", "proposals.png", "state.json"]

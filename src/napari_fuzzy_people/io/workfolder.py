@@ -361,7 +361,7 @@ class WorkFolder:
                 "relative": relative,
             }
             if "proposed" in changes:  # a fresh proposal starts the photo over
-                for key in ("review", "no_people", "failed", "exported"):
+                for key in ("review", "no_people", "failed", "exported", "leak_dismissals"):
                     data.pop(key, None)
             data.update(changes)
             data["updated"] = _now()
