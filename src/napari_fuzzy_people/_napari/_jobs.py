@@ -191,7 +191,8 @@ def _leak_check(spec: LeakCheck, labels, approved, dismissals):
 
     Built here, in the worker: the detectors may download their weights first.
     """
-    check = leak_check_for(spec, labels, approved, dismissals)
+    with progress(desc="Downloading the leak check's detectors") as bar:
+        check = leak_check_for(spec, labels, approved, dismissals, progressbar=bar)
     reports = []
 
     def run(image):

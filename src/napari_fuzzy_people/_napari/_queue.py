@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
+from napari.utils import progress
 
 from ..core import ReviewModel
 from ..io.workfolder import FINISHED, PhotoStatus, WorkFolder
@@ -319,7 +320,8 @@ def _export_all(work, relatives, folder, spec):
     from ..core import Progress
 
     yield Progress("load detectors", 0, len(relatives))
-    detectors_for(spec)  # kept for the photos; raises LeakCheckUnavailable
+    with progress(desc="Downloading the leak check's detectors") as bar:
+        detectors_for(spec, progressbar=bar)  # kept for the photos; or LeakCheckUnavailable
     results = []
     for i, rel in enumerate(relatives):
         yield Progress("export", i, len(relatives))

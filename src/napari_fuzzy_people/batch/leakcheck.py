@@ -9,8 +9,8 @@ on the anonymized image.
 
 from __future__ import annotations
 
-import functools
 import importlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -48,15 +48,27 @@ class LeakCheck:
     skipped: str | None = None
 
 
-@functools.lru_cache(maxsize=2)
-def detectors_for(check: LeakCheck) -> tuple:
-    """The detectors of ``check``, built once per process.
+_BUILT: dict[LeakCheck, tuple] = {}
+_BUILDING = threading.Lock()
 
-    Raises :class:`~napari_fuzzy_people.models.leaks.LeakCheckUnavailable`
-    when their weights cannot be had (offline and not cached).
+
+def detectors_for(check: LeakCheck, *, progressbar=True) -> tuple:
+    """The detectors of ``check``, built once per process (and kept).
+
+    ``progressbar`` shows a first download's progress (as for
+    :func:`~napari_fuzzy_people.models.weights.fetch`). Raises
+    :class:`~napari_fuzzy_people.models.leaks.LeakCheckUnavailable` when
+    their weights cannot be had (offline and not cached).
     """
     if check.skipped is not None:
         return ()
+    with _BUILDING:  # two workers asking at once build them once
+        if check not in _BUILT:
+            _BUILT[check] = _build(check, progressbar)
+        return _BUILT[check]
+
+
+def _build(check: LeakCheck, progressbar) -> tuple:
     if check.factory:
         module, _, name = check.factory.partition(":")
         return tuple(getattr(importlib.import_module(module), name)())
@@ -68,6 +80,7 @@ def detectors_for(check: LeakCheck) -> tuple:
             person_weights=check.person_weights,
             face=check.face,
             face_weights=check.face_weights,
+            progressbar=progressbar,
         )
     )
 
@@ -77,11 +90,13 @@ def leak_check_for(
     labels: np.ndarray,
     approved: Iterable[int],
     dismissals: Iterable[Dismissal] = (),
+    *,
+    progressbar=True,
 ) -> Callable[[np.ndarray], LeakReport]:
     """What the export runs on the anonymized image: ``check`` against these people."""
     if check.skipped is not None:
         report = skipped_check(check.skipped)
         return lambda image: report
-    detectors = detectors_for(check)
+    detectors = detectors_for(check, progressbar=progressbar)
     approved, dismissals = list(approved), list(dismissals)
     return lambda image: check_leaks(image, labels, approved, detectors, dismissals=dismissals)

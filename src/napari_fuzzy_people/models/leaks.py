@@ -424,6 +424,7 @@ def leak_detectors(
     face: str = "yunet",
     face_weights="default",
     device=None,
+    progressbar=True,
 ) -> list:
     """The leak check's detectors: a person detector and a face detector.
 
@@ -438,6 +439,8 @@ def leak_detectors(
         One of :data:`FACE_DETECTORS`.
     device : str or torch.device, optional
         Where the person detector runs.
+    progressbar : bool or tqdm-like
+        Download progress, as for :func:`~napari_fuzzy_people.models.weights.fetch`.
 
     Returns
     -------
@@ -462,12 +465,14 @@ def leak_detectors(
     problems = []
     person_path = face_path = None
     try:
-        person_path = _weights.resolve(person_weights, default=person)
+        person_path = _weights.resolve(person_weights, default=person, progressbar=progressbar)
     except _weights.WeightsUnavailableError as error:
         problems.append(_missing(f"person detector ({person})", error))
     if face_class.default_weights is not None:
         try:
-            face_path = _weights.resolve(face_weights, default=face_class.default_weights)
+            face_path = _weights.resolve(
+                face_weights, default=face_class.default_weights, progressbar=progressbar
+            )
         except _weights.WeightsUnavailableError as error:
             problems.append(_missing(f"face detector ({face})", error))
         face_detector = None
