@@ -1,7 +1,7 @@
 """Draw the docs' pictures into docs/images/ (run by `make screenshots`).
 
 - before_after.png: the sample photo, its person mask, the panel's default result
-- methods.png: each method at several strengths on the sample's head
+- methods.png: each method at several strengths on the sample's head, and vanish
 - step1_review.png ... step4_applied.png: a real napari window with the panel
   at each step of the workflow (needs a display, so it runs the demo under
   xvfb-run when none is set)
@@ -108,6 +108,10 @@ def methods(image, labels):
                     rng=1,
                 ),
                 "scramble (background), 16, margin 4",
+            ),
+            caption(
+                anonymize(image, labels, method="vanish", margin=4, rng=1),
+                "vanish, margin 4",
             ),
         ]
     )
