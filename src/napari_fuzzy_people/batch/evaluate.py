@@ -302,25 +302,9 @@ def face_detector_alone(face: str = "libfacedetection", face_weights="default"):
     Raises :class:`~napari_fuzzy_people.models.leaks.LeakCheckUnavailable`
     when its weights or package cannot be had.
     """
-    from ..models import weights as _weights
-    from ..models.leaks import FACE_DETECTORS, LeakCheckUnavailable
+    from ..models.leaks import leak_detectors
 
-    cls = FACE_DETECTORS[face]
-    if cls.default_weights is None:
-        if face_weights not in (None, "default"):
-            raise ValueError(f"the {face} face detector has its weights built in: no file")
-        return cls()
-    try:
-        path = _weights.resolve(face_weights, default=cls.default_weights)
-    except _weights.WeightsUnavailableError as error:
-        c = error.checkpoint
-        raise LeakCheckUnavailable(
-            [
-                f"the face detector ({face}) weights {c.filename} ({c.url}; "
-                f"expected at {error.path})"
-            ]
-        ) from None
-    return cls(path)
+    return leak_detectors(person=None, face=face, face_weights=face_weights)[0]
 
 
 def upper_bound(still: int, found: int, confidence: float = 0.95) -> float:

@@ -430,9 +430,10 @@ def leak_detectors(
 
     Parameters
     ----------
-    person : str
+    person : str or None
         A torchvision detector (:data:`~napari_fuzzy_people.models.detector.DETECTORS`),
-        run at :data:`LEAK_PERSON_SCORE`.
+        run at :data:`LEAK_PERSON_SCORE`; ``None`` leaves it out (evaluations
+        with faces only; an export always checks for people too).
     person_weights, face_weights : "default", registry name, or path
         ``"default"`` downloads (once) the registry's file.
     face : str
@@ -445,7 +446,8 @@ def leak_detectors(
     Returns
     -------
     list
-        ``[PersonLeakDetector, face detector]``.
+        ``[PersonLeakDetector, face detector]`` (the face detector alone
+        without ``person``).
 
     Raises
     ------
@@ -460,12 +462,13 @@ def leak_detectors(
         raise ValueError(f"the {face} face detector has its weights built in: it takes no file")
     from .detector import DETECTORS, TorchvisionDetector
 
-    if person not in DETECTORS:
+    if person is not None and person not in DETECTORS:
         raise ValueError(f"unknown detector {person!r}; choose one of {sorted(DETECTORS)}")
     problems = []
     person_path = face_path = None
     try:
-        person_path = _weights.resolve(person_weights, default=person, progressbar=progressbar)
+        if person is not None:
+            person_path = _weights.resolve(person_weights, default=person, progressbar=progressbar)
     except _weights.WeightsUnavailableError as error:
         problems.append(_missing(f"person detector ({person})", error))
     if face_class.default_weights is not None:
@@ -483,11 +486,13 @@ def leak_detectors(
             problems.extend(error.problems)
     if problems:
         raise LeakCheckUnavailable(problems)
+    if face_detector is None:
+        face_detector = face_class(face_path)
+    if person is None:
+        return [face_detector]
     person_detector = PersonLeakDetector(
         TorchvisionDetector(
             person, checkpoint=person_path, score_threshold=LEAK_PERSON_SCORE, device=device
         )
     )
-    if face_detector is None:
-        face_detector = face_class(face_path)
     return [person_detector, face_detector]
