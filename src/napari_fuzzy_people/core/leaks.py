@@ -41,6 +41,7 @@ __all__ = [
     "Problem",
     "check_leaks",
     "find_leaks",
+    "iou",
     "skipped_check",
 ]
 
