@@ -45,3 +45,8 @@ class MarkerDetectorDouble:
 def marker_detectors():
     """For ``--leak-detectors leak_doubles:marker_detectors``."""
     return [MarkerDetectorDouble("face")]
+
+
+def person_marker_detectors():
+    """For tests where the markers stand for whole people (a person detector)."""
+    return [MarkerDetectorDouble("person")]

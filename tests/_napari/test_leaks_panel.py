@@ -272,3 +272,22 @@ def test_when_check_for_leaks_cannot_run_export_without_it_asks_where(marked, qt
     assert len(asked) == 1 and (shared / "street_fuzzy.png").is_file()
     record = path.parent / "fuzzy-people-review" / "street_fuzzy.png.record.json"
     assert json.loads(record.read_text())["leak_check"]["skipped"] == SKIPPED
+
+
+def test_a_person_found_by_the_person_detector_points_to_vanish(marked, qtbot):
+    # An outline survives every strength of scramble, pixelate and blur: when the
+    # person detector finds an approved person, the panel says what removes it.
+    _, widget, c, _ = marked
+    c.leak_check = LeakCheck(factory="leak_doubles:person_marker_detectors")
+    set_method(widget, "pixelate", 1)
+    notices = []
+    c.notice.connect(notices.append)
+    click(qtbot, widget.leaks.check_button)
+    idle(qtbot, c)
+    text = notices[-1].text
+    assert "open" in text and "Vanish" in text
+    set_method(widget, "vanish", 1)
+    click(qtbot, widget.leaks.check_button)
+    idle(qtbot, c)
+    assert c.leaks.still_detectable() == {}  # the marker on person 1 went with them
+    assert "Vanish" not in notices[-1].text

@@ -76,7 +76,9 @@ class LeakActions:
                      "not approved).", toast=True)  # fmt: skip
         elif still_open:
             self.say(
-                f"Leak check: {_findings(still_open)} open. {_how_to_go_on()}", Severity.WARNING
+                f"Leak check: {_findings(still_open)} open. "
+                f"{_how_to_go_on(self.leaks.open, self.settings)}",
+                Severity.WARNING,
             )
         else:
             self.say(f"Leak check: {_findings(found)}, each dismissed with a reason.")
@@ -145,7 +147,7 @@ class LeakActions:
             self._show_leaks()
             self.say(
                 f"Export held back by the leak check: {_findings(len(err.report.open))} "
-                f"open. Nothing was written. {_how_to_go_on()}",
+                f"open. Nothing was written. {_how_to_go_on(self.leaks.open, self.settings)}",
                 Severity.WARNING,
             )
             return True
@@ -222,8 +224,13 @@ def _findings(n: int) -> str:
     return "1 finding" if n == 1 else f"{n} findings"
 
 
-def _how_to_go_on() -> str:
-    return (
+def _how_to_go_on(open_findings, settings) -> str:
+    text = (
         "Fix each (a stronger setting, a bigger mask, the missed person added) and check "
         "again, or Dismiss… it under Leak check, with a reason."
     )
+    silhouette = any(f.kind == "person" and f.label is not None for f in open_findings)
+    if silhouette and settings.method != "vanish":
+        # A person detector finds a scrambled or blurred outline whatever the strength.
+        text += " A person found by their outline goes with the Vanish method."
+    return text
