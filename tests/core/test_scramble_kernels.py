@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -256,3 +257,29 @@ def test_kernels_called_from_threads_at_once_give_the_sequential_results(use, mo
         got = list(pool.map(one, range(6)))
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_forked_child_scrambles_with_threads_of_its_own(use, monkeypatch):
+    # The kernels' threads are kept between calls; a child forked after they
+    # started (multiprocessing's fork, Dask's) must not wait for them.
+    use("numba")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    image, labels = _crowd(seed=7)
+    expected = scramble(image, labels, radius=4, source="background", rng=3)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if it got the same image
+        try:
+            got = scramble(image, labels, radius=4, source="background", rng=3)
+            os._exit(0 if np.array_equal(got, expected) else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise AssertionError("the forked child hung on the parent's threads")
