@@ -217,11 +217,19 @@ def export_job(
     pixels, labels = align(pixels, labels, photo)
     spec, dismissals = leaks
     check, reports = _leak_check(spec, labels, review.approved_labels(), dismissals)
-    Path(options["review_folder"]).mkdir(mode=0o700, parents=True, exist_ok=True)
-    result = yield from export_steps(
-        pixels, labels, review, settings, folder, name=name, photo=photo, models=models,
-        leak_check=check, **options,
-    )  # fmt: skip
+    private = Path(options["review_folder"])
+    made = not private.exists()
+    private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        result = yield from export_steps(
+            pixels, labels, review, settings, folder, name=name, photo=photo, models=models,
+            leak_check=check, **options,
+        )  # fmt: skip
+    except BaseException:  # held back, failed or cancelled: leave no empty folder behind
+        if made:
+            with contextlib.suppress(OSError):  # only if still empty
+                private.rmdir()
+        raise
     return result, reports[-1]
 
 
