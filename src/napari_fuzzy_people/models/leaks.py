@@ -154,15 +154,19 @@ def yunet_detections(rows, **kwargs) -> list[Detection]:
     return face_detections(rows[:, :4], rows[:, 14], **kwargs)
 
 
-def _downscaled(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """``rgb`` with its long side at most ``max_side``, and full pixels per new pixel."""
+def _downscaled(image, max_side: int):
+    """``image`` as RGB uint8 with its long side at most ``max_side``, full pixels per
+    new pixel, and the full size ``(w, h)``; ``None`` for an empty image."""
+    rgb = as_rgb_uint8(image)
     h, w = rgb.shape[:2]
+    if h == 0 or w == 0:
+        return None
     scale = max_side / max(h, w)
     if scale >= 1:
-        return rgb, (1.0, 1.0)
+        return rgb, (1.0, 1.0), (w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA)
-    return small, (w / nw, h / nh)
+    return small, (w / nw, h / nh), (w, h)
 
 
 def _check(score_threshold: float, max_side: int) -> None:
@@ -301,11 +305,10 @@ class YuNetFaceDetector:
 
     def find(self, image) -> list[Detection]:
         """The faces in ``image`` (gray, RGB or RGBA, any dtype), best first."""
-        rgb = as_rgb_uint8(image)
-        h, w = rgb.shape[:2]
-        if h == 0 or w == 0:
+        shrunk = _downscaled(image, self.max_side)
+        if shrunk is None:
             return []
-        small, factor = _downscaled(rgb, self.max_side)
+        small, factor, (w, h) = shrunk
         bgr = np.ascontiguousarray(small[..., ::-1])
         size = (bgr.shape[1], bgr.shape[0])
         with self._lock:
@@ -386,11 +389,10 @@ class LibFaceDetector:
 
     def find(self, image) -> list[Detection]:
         """The faces in ``image`` (gray, RGB or RGBA, any dtype), best first."""
-        rgb = as_rgb_uint8(image)
-        h, w = rgb.shape[:2]
-        if h == 0 or w == 0:
+        shrunk = _downscaled(image, self.max_side)
+        if shrunk is None:
             return []
-        small, factor = _downscaled(rgb, self.max_side)
+        small, factor, (w, h) = shrunk
         sh, sw = small.shape[:2]
         with self._lock, warnings.catch_warnings():
             # It warns above 960 px about speed; the size is ours to choose.
