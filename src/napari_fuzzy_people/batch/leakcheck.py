@@ -53,7 +53,7 @@ _BUILDING = threading.Lock()
 
 
 def detectors_for(check: LeakCheck, *, progressbar=True) -> tuple:
-    """The detectors of ``check``, built once per process (and kept).
+    """The detectors of ``check``, built once per process (the last two kept).
 
     ``progressbar`` shows a first download's progress (as for
     :func:`~napari_fuzzy_people.models.weights.fetch`). Raises
@@ -64,6 +64,8 @@ def detectors_for(check: LeakCheck, *, progressbar=True) -> tuple:
         return ()
     with _BUILDING:  # two workers asking at once build them once
         if check not in _BUILT:
+            if len(_BUILT) >= 2:  # other weights chosen: let the oldest models go
+                del _BUILT[next(iter(_BUILT))]
             _BUILT[check] = _build(check, progressbar)
         return _BUILT[check]
 
