@@ -1,7 +1,7 @@
 """Opening the panel compiles the scramble kernels in a worker, so the first preview does not."""
 
 from napari_fuzzy_people._napari.controller import warm_kernels
-from napari_fuzzy_people.core.methods import _scramble_numba, kernels
+from napari_fuzzy_people.core.methods import _background_numba, kernels
 
 
 def test_opening_the_panel_compiles_the_scramble_kernels_once(panel, qtbot):
@@ -10,4 +10,4 @@ def test_opening_the_panel_compiles_the_scramble_kernels_once(panel, qtbot):
     qtbot.waitUntil(ready.is_set, timeout=180_000)
     assert kernels() == "numba"
     # The panel's default (background picks on a label image) is compiled.
-    assert _scramble_numba._background_bands.signatures
+    assert _background_numba._bands.signatures

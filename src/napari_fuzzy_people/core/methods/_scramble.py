@@ -309,6 +309,7 @@ def _people_view(people: np.ndarray) -> np.ndarray:
 def _scramble_numba(job, radius, source, rng):
     """The compiled path: same rule as the numpy one; the boxes come from the scope."""
     from . import _scramble_numba as fast
+    from ._background_numba import scramble_background
 
     if job.people.dtype == bool and source == "any":
         # No boxes needed: one person, and the kernel skips unmasked pixels.
@@ -338,6 +339,6 @@ def _scramble_numba(job, radius, source, rng):
         fast.scramble_any(src_u, out_u, people, lut, rng)
         return job.finish(out)
     cells = fast.clusters(boxes.top, boxes.left, boxes.bottom, boxes.right, present, h, w)
-    if not fast.scramble_background(src_u, out_u, people, lut, rng, _COMPILED_ROUNDS, cells):
+    if not scramble_background(src_u, out_u, people, lut, rng, _COMPILED_ROUNDS, cells):
         raise ValueError(_WHOLE_IMAGE)
     return job.finish(out)
