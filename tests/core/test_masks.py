@@ -118,3 +118,28 @@ def test_labels_past_16_bits_are_refused_not_allocated(label):
             call()
     labels[5:20, 5:20] = 65535  # the largest label that fits is fine
     assert people_boxes(labels) == {65535: (5, 5, 20, 20)}
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_grow_across_bands_of_rows_is_the_reference(monkeypatch, threads):
+    # The compiled grow works in bands of rows on several threads: people and
+    # margins that cross band edges, overlapping reaches (the lowest label wins).
+    pytest.importorskip("numba")
+    from napari_fuzzy_people.core.methods._kernels import set_kernels
+
+    monkeypatch.setenv("NUMBA_NUM_THREADS", threads)
+    rng = np.random.default_rng(5)
+    labels = np.zeros((300, 120), np.uint16)
+    for label in range(1, 9):
+        y, x = rng.integers(0, 280), rng.integers(0, 100)
+        labels[y : y + rng.integers(5, 90), x : x + rng.integers(3, 30)] = label
+    margins = {k: float(m) for k, m in zip(range(1, 9), rng.uniform(0, 40, 8), strict=True)}
+    out = {}
+    try:
+        for name in ("numba", "numpy"):
+            set_kernels(name)
+            out[name] = grow(labels, margins)
+    finally:
+        set_kernels(None)
+    np.testing.assert_array_equal(out["numba"], out["numpy"])
+    assert (out["numba"] != labels).sum() > 1000

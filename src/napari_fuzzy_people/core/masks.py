@@ -303,13 +303,14 @@ def grow(mask, margin) -> np.ndarray:
     boxes = _boxes_of(mask)
     present = boxes.present
     margins = per_label(margin, present, "margin", minimum=0)
-    out = lab.copy()
     if not any(margins.values()):
+        out = lab.copy()
         _remember(out.view(bool) if is_bool else out, boxes)
         return out.view(bool) if is_bool else out
     if _compiled() and all(type(m) in _PLAIN for m in margins.values()):
-        _grow_numba(lab, out, margins, boxes)
+        out = _grow_numba(lab, margins, boxes)
     else:
+        out = lab.copy()
         for label in present.tolist():
             m = margins[label]
             if m <= 0:
@@ -329,15 +330,25 @@ def grow(mask, margin) -> np.ndarray:
 _PLAIN = (int, float, np.int64, np.int32, np.float64)
 
 
-def _grow_numba(lab, out, margins, boxes) -> None:
+def _grow_numba(lab, margins, boxes) -> np.ndarray:
+    """The compiled grow, in bands of rows on every core (the copy of ``lab`` too)."""
     from .methods import _masks_numba as fast
+    from .methods._threads import run_tasks
 
     labels = np.array(sorted(k for k, m in margins.items() if m > 0), np.int64)
     values = np.array([float(margins[k]) for k in labels.tolist()], np.float64)
-    diff = np.zeros(lab.shape[1] + 1, np.int64)
-    fast.grow_labels(
-        lab, out, labels, values, boxes.top, boxes.left, boxes.bottom, boxes.right, diff
-    )
+    out = np.empty_like(lab)
+    rows = _GROW_ROWS
+    run_tasks(
+        fast.grow_bands, np.arange(-(-lab.shape[0] // rows)),
+        lab, out, labels, values, boxes.top, boxes.left, boxes.bottom, boxes.right, rows,
+    )  # fmt: skip
+    return out
+
+
+# Rows per task of the compiled grow: a task re-reads its people's rows
+# within the margin above and below, so not much fewer than that.
+_GROW_ROWS = 64
 
 
 def _grown_boxes(boxes, margins, shape) -> _Boxes:

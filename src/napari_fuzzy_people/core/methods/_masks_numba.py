@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["boxes", "grow_labels", "keep_labels"]
+__all__ = ["boxes", "grow_bands", "keep_labels"]
 
 
 @njit(cache=True, nogil=True)
@@ -43,66 +43,73 @@ def keep_labels(lab, keep, out):
 
 
 @njit(cache=True, nogil=True)
-def grow_labels(lab, out, labels, margins, top, left, bottom, right, diff):
-    """Grow each of ``labels`` (ascending) by a Euclidean disk, into ``out`` (a copy of ``lab``).
+def grow_bands(tasks, lab, out, labels, margins, top, left, bottom, right, rows):
+    """Rows ``[task * rows, (task + 1) * rows)`` of ``lab`` with each of ``labels``
+    (ascending) grown by a Euclidean disk, written to ``out``; tasks share no row.
 
     The same set as :func:`~napari_fuzzy_people.core.masks.dilate_disk` per
     person: the disk is one run per row offset ``dy`` of half-width
     ``floor(sqrt(m**2 - dy**2))``, so output row ``Y`` gets, from each run
     ``[a, e]`` of the person in row ``Y - dy``, the run ``[a - k, e + k]``.
-    Those runs are counted in ``diff`` (``w + 1`` zeros) and written once
-    over their span, only where ``out`` is still 0: a pixel several people
-    reach keeps the lowest label, as in the reference. The cost is the
-    grown person's area plus its row runs, not one pass per disk row.
+    Those runs are counted in a difference array and written once over
+    their span, only where ``out`` is still 0: a pixel several people reach
+    keeps the lowest label, as in the reference. The cost is the grown
+    person's area plus its row runs, not one pass per disk row.
     """
     h, w = lab.shape
-    for i in range(labels.size):
-        label = labels[i]
-        m = margins[i]
-        reach = np.int64(np.floor(m))
-        if reach <= 0:
-            continue
-        half = np.empty(2 * reach + 1, np.int64)
-        for dy in range(-reach, reach + 1):
-            half[dy + reach] = np.int64(np.floor(np.sqrt(m * m - dy * dy)))
-        t, b, lft, rgt = top[label], bottom[label], left[label], right[label]
-        # The person's row runs, row by row (CSR).
-        starts = np.empty((b - t) * ((rgt - lft + 1) // 2 + 1), np.int64)
-        ends = np.empty_like(starts)
-        ptr = np.zeros(b - t + 1, np.int64)
-        n = 0
-        for y in range(t, b):
-            x = lft
-            while x < rgt:
-                if lab[y, x] != label:
-                    x += 1
-                    continue
-                a = x
-                while x < rgt and lab[y, x] == label:
-                    x += 1
-                starts[n] = a
-                ends[n] = x - 1
-                n += 1
-            ptr[y - t + 1] = n
-        for yy in range(max(t - reach, 0), min(b + reach, h)):
-            lo, hi = w, -1
+    diff = np.zeros(w + 1, np.int64)
+    for task in tasks:
+        y0, y1 = task * rows, min((task + 1) * rows, h)
+        for y in range(y0, y1):
+            out[y, :] = lab[y, :]
+        for i in range(labels.size):
+            label = labels[i]
+            m = margins[i]
+            reach = np.int64(np.floor(m))
+            t, b, lft, rgt = top[label], bottom[label], left[label], right[label]
+            if reach <= 0 or t - reach >= y1 or b + reach <= y0:
+                continue
+            half = np.empty(2 * reach + 1, np.int64)
             for dy in range(-reach, reach + 1):
-                y = yy - dy
-                if y < t or y >= b:
-                    continue
-                k = half[dy + reach]
-                for j in range(ptr[y - t], ptr[y - t + 1]):
-                    a = max(starts[j] - k, 0)
-                    e = min(ends[j] + k, w - 1)
-                    diff[a] += 1
-                    diff[e + 1] -= 1
-                    lo = min(lo, a)
-                    hi = max(hi, e)
-            c = 0
-            for x in range(lo, hi + 1):
-                c += diff[x]
-                diff[x] = 0
-                if c > 0 and out[yy, x] == 0:
-                    out[yy, x] = label
-            if hi >= 0:
-                diff[hi + 1] = 0
+                half[dy + reach] = np.int64(np.floor(np.sqrt(m * m - dy * dy)))
+            # The person's row runs that reach these rows, row by row (CSR).
+            s0, s1 = max(t, y0 - reach), min(b, y1 + reach)
+            starts = np.empty((s1 - s0) * ((rgt - lft + 1) // 2 + 1), np.int64)
+            ends = np.empty_like(starts)
+            ptr = np.zeros(s1 - s0 + 1, np.int64)
+            n = 0
+            for y in range(s0, s1):
+                x = lft
+                while x < rgt:
+                    if lab[y, x] != label:
+                        x += 1
+                        continue
+                    a = x
+                    while x < rgt and lab[y, x] == label:
+                        x += 1
+                    starts[n] = a
+                    ends[n] = x - 1
+                    n += 1
+                ptr[y - s0 + 1] = n
+            for yy in range(max(t - reach, y0), min(b + reach, y1)):
+                lo, hi = w, -1
+                for dy in range(-reach, reach + 1):
+                    y = yy - dy
+                    if y < s0 or y >= s1:
+                        continue
+                    k = half[dy + reach]
+                    for j in range(ptr[y - s0], ptr[y - s0 + 1]):
+                        a = max(starts[j] - k, 0)
+                        e = min(ends[j] + k, w - 1)
+                        diff[a] += 1
+                        diff[e + 1] -= 1
+                        lo = min(lo, a)
+                        hi = max(hi, e)
+                c = 0
+                for x in range(lo, hi + 1):
+                    c += diff[x]
+                    diff[x] = 0
+                    if c > 0 and out[yy, x] == 0:
+                        out[yy, x] = label
+                if hi >= 0:
+                    diff[hi + 1] = 0
