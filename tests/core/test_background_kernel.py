@@ -11,9 +11,9 @@ from napari_fuzzy_people.core.methods._kernels import set_kernels
 
 pytest.importorskip("numba")
 
-from numba import njit  # noqa: E402
+from numba import njit
 
-from napari_fuzzy_people.core.methods import _background_numba as bg  # noqa: E402
+from napari_fuzzy_people.core.methods import _background_numba as bg
 
 INF = int(bg._INF)
 
@@ -28,9 +28,9 @@ def envelope(g):
 
 @settings(deadline=None, max_examples=300)
 @given(
-    st.lists(
-        st.one_of(st.integers(0, 12), st.just(INF)), min_size=1, max_size=40
-    ).map(lambda v: np.array(v, np.int32))
+    st.lists(st.one_of(st.integers(0, 12), st.just(INF)), min_size=1, max_size=40).map(
+        lambda v: np.array(v, np.int32)
+    )
 )
 def test_row_pass_is_the_exact_chessboard_envelope(g):
     dist, arg = envelope(g)

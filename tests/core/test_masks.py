@@ -143,3 +143,26 @@ def test_grow_across_bands_of_rows_is_the_reference(monkeypatch, threads):
         set_kernels(None)
     np.testing.assert_array_equal(out["numba"], out["numpy"])
     assert (out["numba"] != labels).sum() > 1000
+
+
+@pytest.mark.parametrize("threads", ["2", "5"])
+def test_boxes_found_in_bands_are_the_reference(monkeypatch, threads):
+    pytest.importorskip("numba")
+    from napari_fuzzy_people.core import masks
+    from napari_fuzzy_people.core.methods._kernels import set_kernels
+
+    monkeypatch.setenv("NUMBA_NUM_THREADS", threads)
+    monkeypatch.setattr(masks, "_PARALLEL_BOXES", 0)  # bands even for a small image
+    rng = np.random.default_rng(8)
+    labels = np.zeros((97, 50), np.uint16)
+    for label in (3, 7, 300, 65535):
+        y, x = rng.integers(0, 90), rng.integers(0, 45)
+        labels[y : y + rng.integers(1, 60), x : x + rng.integers(1, 20)] = label
+    try:
+        set_kernels("numba")
+        compiled = people_boxes(labels)
+        set_kernels("numpy")
+        reference = people_boxes(labels)
+    finally:
+        set_kernels(None)
+    assert compiled == reference and len(reference) == 4

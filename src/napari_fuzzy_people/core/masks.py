@@ -168,16 +168,31 @@ def _remember(mask, boxes) -> None:
         cache[id(mask)] = (mask, boxes)
 
 
+# Pixels from which the boxes are found on every core.
+_PARALLEL_BOXES = 1 << 22
+
+
 def _find_boxes(lab) -> _Boxes:
     """Every label's box: one compiled pass with numba, else ``ndi.find_objects``."""
     if _compiled():
         from .methods import _masks_numba as fast
+        from .methods._threads import run_tasks, threads
 
         n = int(lab.max()) + 1 if lab.itemsize > 2 and lab.size else 1 << (8 * lab.itemsize)
         big = np.iinfo(np.int64).max
-        top, left = np.full(n, big), np.full(n, big)
-        bottom, right = np.zeros(n, np.int64), np.zeros(n, np.int64)
-        fast.boxes(lab, top, left, bottom, right)
+        # Big images in one band per thread: the tables to reduce cost far less.
+        parts = threads() if lab.size >= _PARALLEL_BOXES else 1
+        rows = -(-lab.shape[0] // parts)
+        parts = -(-lab.shape[0] // rows) if lab.shape[0] else 1
+        top, left = np.full((parts, n), big), np.full((parts, n), big)
+        bottom, right = np.zeros((parts, n), np.int64), np.zeros((parts, n), np.int64)
+        if parts == 1:
+            fast.boxes(lab, top[0], left[0], bottom[0], right[0])
+            top, left, bottom, right = top[0], left[0], bottom[0], right[0]
+        else:
+            run_tasks(fast.boxes_bands, np.arange(parts), lab, rows, top, left, bottom, right)
+            top, left = top.min(axis=0), left.min(axis=0)
+            bottom, right = bottom.max(axis=0), right.max(axis=0)
         present = np.flatnonzero(bottom)
         return _Boxes(top, left, bottom, right, present.astype(np.int64))
     found = ndi.find_objects(lab)

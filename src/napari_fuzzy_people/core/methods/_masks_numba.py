@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["boxes", "grow_bands", "keep_labels"]
+__all__ = ["boxes", "boxes_bands", "grow_bands", "keep_labels"]
 
 
 @njit(cache=True, nogil=True)
@@ -15,8 +15,22 @@ def boxes(lab, top, left, bottom, right):
     ``top``/``left`` must start at a large value, ``bottom``/``right`` at 0;
     a label never seen keeps them.
     """
-    h, w = lab.shape
-    for y in range(h):
+    _boxes_in(lab, 0, lab.shape[0], top, left, bottom, right)
+
+
+@njit(cache=True, nogil=True)
+def boxes_bands(tasks, lab, rows, top, left, bottom, right):
+    """:func:`boxes` of rows ``[task * rows, (task + 1) * rows)`` into row ``task`` of
+    each ``(tasks, labels)`` table, for the caller to reduce."""
+    for task in tasks:
+        y0, y1 = task * rows, min((task + 1) * rows, lab.shape[0])
+        _boxes_in(lab, y0, y1, top[task], left[task], bottom[task], right[task])
+
+
+@njit(inline="always")
+def _boxes_in(lab, y0, y1, top, left, bottom, right):
+    w = lab.shape[1]
+    for y in range(y0, y1):
         x = 0
         while x < w:
             label = lab[y, x]
