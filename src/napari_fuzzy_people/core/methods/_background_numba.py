@@ -35,6 +35,8 @@ __all__ = ["scramble_background"]
 
 _INF = np.int32(1 << 30)  # "no unmasked pixel in this column of the box"
 STRIP = 512  # columns per task of the vertical pass
+# Windows with under one unmasked pixel in this many skip the rejection draws.
+_SPARSE = 16
 
 
 @njit(inline="always")
@@ -140,27 +142,47 @@ def _window_count(sat, y0, x0, y1, x1):
 
 
 @njit(inline="always")
-def _exact(s, sat, y0, ny, x0, nx):
+def _narrow(lo, hi, c1, c2, c3, q1, q2, q3, k):
+    """One step of a four-way search: the counts at ``q1 <= q2 <= q3`` against ``k``."""
+    b1, b2, b3 = c1 <= k, c2 <= k, c3 <= k
+    new_lo = q3 if b3 else (q2 if b2 else (q1 if b1 else lo))
+    new_hi = hi if b3 else (q3 if b2 else (q2 if b1 else q1))
+    return new_lo, new_hi
+
+
+@njit(inline="always")
+def _exact(s, sat, y0, ny, x0, nx, count):
     """Uniform unmasked pixel of a window that holds some: rank, then row, then column.
 
-    The binary searches select instead of branching: their direction is a
-    coin toss each step, which a branch predictor cannot learn.
+    Four-way searches: three independent table lookups a step halve the
+    chain of dependent ones of a binary search, and the steps select
+    instead of branching (their direction is a coin toss, which a branch
+    predictor cannot learn).
     """
     y1, x1 = y0 + ny, x0 + nx
-    k = _below(s, np.int64(_window_count(sat, y0, x0, y1, x1)))
-    lo, hi = y0, y1  # count(rows [y0, lo)) <= k < count(rows [y0, hi))
+    k = _below(s, count)
+    # Rows: the last one whose rows before it hold at most k unmasked pixels.
+    k += sat[y0, x1] - sat[y0, x0]
+    lo, hi = y0, y1  # count(rows [0, lo)) <= k < count(rows [0, hi)), in the columns
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        below = _window_count(sat, y0, x0, mid, x1) <= k
-        lo = mid if below else lo
-        hi = hi if below else mid
-    k -= _window_count(sat, y0, x0, lo, x1)
-    left, right = x0, x1  # count(row lo, [x0, left)) <= k < count(row lo, [x0, right))
+        q2 = (lo + hi) >> 1
+        q1, q3 = (lo + q2) >> 1, (q2 + hi) >> 1
+        c1, c2, c3 = (
+            sat[q1, x1] - sat[q1, x0],
+            sat[q2, x1] - sat[q2, x0],
+            sat[q3, x1] - sat[q3, x0],
+        )
+        lo, hi = _narrow(lo, hi, c1, c2, c3, q1, q2, q3, k)
+    # Columns of row lo, the same way.
+    k += sat[lo + 1, x0] - sat[lo, x0] - (sat[lo, x1] - sat[lo, x0])
+    left, right = x0, x1
     while right - left > 1:
-        mid = (left + right) // 2
-        below = _window_count(sat, lo, x0, lo + 1, mid) <= k
-        left = mid if below else left
-        right = right if below else mid
+        q2 = (left + right) >> 1
+        q1, q3 = (left + q2) >> 1, (q2 + right) >> 1
+        c1 = sat[lo + 1, q1] - sat[lo, q1]
+        c2 = sat[lo + 1, q2] - sat[lo, q2]
+        c3 = sat[lo + 1, q3] - sat[lo, q3]
+        left, right = _narrow(left, right, c1, c2, c3, q1, q2, q3, k)
     return lo, left
 
 
@@ -170,11 +192,13 @@ def _draw(s, people, sat, ty, tx, y, x, r, rounds):
     h, w = people.shape
     y0, x0 = max(y - r, 0), max(x - r, 0)
     ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
-    for _ in range(rounds):
-        sy, sx = _pick(s, y0, ny, x0, nx)
-        if people[sy, sx] == 0:
-            return sy, sx
-    sy, sx = _exact(s, sat, y0 - ty, ny, x0 - tx, nx)
+    count = np.int64(_window_count(sat, y0 - ty, x0 - tx, y0 - ty + ny, x0 - tx + nx))
+    if count * _SPARSE >= ny * nx:  # else rejection draws would mostly miss
+        for _ in range(rounds):
+            sy, sx = _pick(s, y0, ny, x0, nx)
+            if people[sy, sx] == 0:
+                return sy, sx
+    sy, sx = _exact(s, sat, y0 - ty, ny, x0 - tx, nx, count)
     return sy + ty, sx + tx
 
 
