@@ -178,7 +178,10 @@ def _find_boxes(lab) -> _Boxes:
         from .methods import _masks_numba as fast
         from .methods._threads import run_tasks, threads
 
-        n = int(lab.max()) + 1 if lab.itemsize > 2 and lab.size else 1 << (8 * lab.itemsize)
+        # One pass for the highest label costs less than faulting in 65536-row tables.
+        n = 1 << (8 * lab.itemsize)
+        if lab.itemsize > 1 and lab.size:
+            n = max(int(lab.max()) + 1, 1)
         big = np.iinfo(np.int64).max
         # Big images in one band per thread: the tables to reduce cost far less.
         parts = threads() if lab.size >= _PARALLEL_BOXES else 1
@@ -194,6 +197,10 @@ def _find_boxes(lab) -> _Boxes:
             top, left = top.min(axis=0), left.min(axis=0)
             bottom, right = bottom.max(axis=0), right.max(axis=0)
         present = np.flatnonzero(bottom)
+        # Up to the highest label only: later steps work on these tables, and
+        # a uint16 image's 65536 rows cost page faults at every step.
+        n = int(present[-1]) + 1 if present.size else 1
+        top, left, bottom, right = (a[:n].copy() for a in (top, left, bottom, right))
         return _Boxes(top, left, bottom, right, present.astype(np.int64))
     found = ndi.find_objects(lab)
     n = len(found) + 1
