@@ -94,3 +94,106 @@ def test_the_settings_and_the_panel_offer_it(scene):
     assert settings.params(labels)["method"] == "vanish"
     out = settings.apply(image, labels, [1, 2], rng=1)
     assert colour_share(out, RED) == 0 and colour_share(out, GREEN) == 0
+
+
+# Big enough to be cut in two pieces (see _vanish.PIECE_PIXELS): a tall person
+# to fill, cut across, and a person who stays, on a gray background, so any
+# colour in the fill would be somebody's.
+@pytest.fixture
+def big_scene():
+    gray = texture(300, 320)[..., :1]
+    image = np.repeat(gray, 3, axis=2)
+    labels = np.zeros((300, 320), np.uint16)
+    labels[20:280, 60:150] = 1  # 23400 px: two pieces, the cut through them
+    labels[40:260, 210:260] = 2  # not approved
+    labels[120:140, 280:300] = 3  # small, approved
+    image[labels == 1] = RED
+    image[labels == 2] = GREEN
+    image[labels == 3] = (0, 0, 255)
+    return image, labels
+
+
+def test_a_big_hole_is_cut_into_pieces_and_a_seam(big_scene):
+    from napari_fuzzy_people.core.methods import _vanish
+
+    _, labels = big_scene
+    region = grow(np.isin(labels, [1, 3]), 2)
+    tasks, seams = _vanish._plan(region, labels == 2, 64, np.random.default_rng(0))
+    filled = np.zeros(region.shape, int)
+    for task in tasks:
+        filled[task.crop] += task.holes
+    np.testing.assert_array_equal(filled, region)  # every hole pixel filled once
+    assert len(tasks) >= 2 and len(seams) == 1  # the cut goes through person 1
+    for task in tasks:  # the other pieces' holes and person 2: never a source
+        inside = np.zeros(region.shape, bool)
+        inside[task.crop] = task.holes
+        np.testing.assert_array_equal(task.keep, ((labels == 2) | region & ~inside)[task.crop])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pieces_copy_from_background_only(big_scene, workers):
+    image, labels = big_scene
+    out = vanish(image, labels, labels=[1, 3], margin=2, rng=3, workers=workers)
+    hole = grow(np.isin(labels, [1, 3]), 2)
+    fill = out[hole].astype(int)
+    # Gray in, gray out: a vote from a red, green or blue pixel would tint it.
+    assert (fill[:, 0] == fill[:, 1]).all() and (fill[:, 1] == fill[:, 2]).all()
+    np.testing.assert_array_equal(out[~hole], image[~hole])
+
+
+def test_a_seed_gives_the_same_image_on_one_worker_or_two(big_scene):
+    image, labels = big_scene
+    one = vanish(image, labels, labels=[1, 3], rng=7, workers=1)
+    two = vanish(image, labels, labels=[1, 3], rng=7, workers=2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(two, vanish(image, labels, labels=[1, 3], rng=7, workers=2))
+    assert not np.array_equal(two, vanish(image, labels, labels=[1, 3], rng=8, workers=2))
+
+
+def test_a_cut_goes_between_people_when_it_can():
+    from napari_fuzzy_people.core.methods import _vanish
+
+    region = np.zeros((200, 300), bool)
+    region[20:180, 30:110] = True
+    region[30:190, 170:260] = True
+    axis, positions, crossing = _vanish._cuts(region, 2)
+    assert axis == 1 and 110 <= positions[0] <= 170 and crossing[positions[0]] == 0
+    assert _vanish._plan(region, np.zeros_like(region), 64, np.random.default_rng(0))[1] == []
+
+
+def test_small_holes_stay_in_this_process(scene, monkeypatch):
+    from napari_fuzzy_people.core.methods import _vanish
+
+    def no_pool(n):
+        raise AssertionError("a small hole should not go to worker processes")
+
+    monkeypatch.setattr(_vanish, "_pool", no_pool)
+    image, labels = scene
+    out = vanish(image, labels, labels=[1], rng=0, workers=2)
+    assert colour_share(out[labels == 1], RED) == 0
+
+
+def test_broken_workers_fall_back_to_this_process(big_scene, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from napari_fuzzy_people.core.methods import _vanish
+
+    class Broken:
+        def submit(self, *args):
+            raise BrokenProcessPool("gone")
+
+        def shutdown(self, **kwargs):
+            pass
+
+    image, labels = big_scene
+    expected = vanish(image, labels, labels=[1, 3], rng=2, workers=1)
+    monkeypatch.setattr(_vanish, "_pool", lambda n: Broken())
+    with pytest.warns(RuntimeWarning, match="worker processes failed"):
+        out = vanish(image, labels, labels=[1, 3], rng=2, workers=2)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_workers_must_be_a_count(scene):
+    image, labels = scene
+    with pytest.raises(ValueError, match="workers"):
+        vanish(image, labels, labels=[1], workers=0)
