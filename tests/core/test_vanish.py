@@ -197,3 +197,27 @@ def test_workers_must_be_a_count(scene):
     image, labels = scene
     with pytest.raises(ValueError, match="workers"):
         vanish(image, labels, labels=[1], workers=0)
+
+
+def test_a_daemonic_process_fills_in_itself(big_scene):
+    # Dask's worker processes are daemonic and may not start children: vanish
+    # fills in the worker itself, with the same image.
+    import multiprocessing
+
+    image, labels = big_scene
+    expected = vanish(image, labels, labels=[1, 3], rng=5, workers=1)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+
+    def work():
+        try:
+            queue.put(vanish(image, labels, labels=[1, 3], rng=5, workers=2))
+        except BaseException as err:  # reported to the test
+            queue.put(repr(err))
+
+    child = context.Process(target=work, daemon=True)
+    child.start()
+    out = queue.get(timeout=120)
+    child.join(timeout=30)
+    assert not isinstance(out, str), out
+    np.testing.assert_array_equal(out, expected)

@@ -202,7 +202,9 @@ def _plan(region, excluded, context, rng) -> tuple[list[_Task], list[_Task]]:
 def _fill_all(rgb, tasks, patch, workers) -> list[np.ndarray]:
     """Each task's filled pixels, in the tasks' order, from ``workers`` processes."""
     jobs = [(rgb[t.crop], t.holes, t.keep, t.seed, patch) for t in tasks]
-    if workers > 1 and len(jobs) > 1:
+    # A daemonic process (a Dask worker) may not start children; its photos
+    # already run in parallel.
+    if workers > 1 and len(jobs) > 1 and not multiprocessing.current_process().daemon:
         pool = _pool(workers)
         try:
             # The biggest first, so that no worker is left with one at the end.
