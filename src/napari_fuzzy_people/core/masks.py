@@ -197,10 +197,6 @@ def _find_boxes(lab) -> _Boxes:
             top, left = top.min(axis=0), left.min(axis=0)
             bottom, right = bottom.max(axis=0), right.max(axis=0)
         present = np.flatnonzero(bottom)
-        # Up to the highest label only: later steps work on these tables, and
-        # a uint16 image's 65536 rows cost page faults at every step.
-        n = int(present[-1]) + 1 if present.size else 1
-        top, left, bottom, right = (a[:n].copy() for a in (top, left, bottom, right))
         return _Boxes(top, left, bottom, right, present.astype(np.int64))
     found = ndi.find_objects(lab)
     n = len(found) + 1
