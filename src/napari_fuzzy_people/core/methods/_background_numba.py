@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._rng_numba import _below, _pick, seed_states
+from ._rng_numba import _below_t, _pick_t, _stream, seed_states
 from ._scramble_numba import BAND, _copy
 from ._threads import run_tasks
 
@@ -151,16 +151,16 @@ def _narrow(lo, hi, c1, c2, c3, q1, q2, q3, k):
 
 
 @njit(inline="always")
-def _exact(s, sat, y0, ny, x0, nx, count):
+def _exact(t, sat, y0, ny, x0, nx, count):
     """Uniform unmasked pixel of a window that holds some: rank, then row, then column.
 
     Four-way searches: three independent table lookups a step halve the
     chain of dependent ones of a binary search, and the steps select
     instead of branching (their direction is a coin toss, which a branch
-    predictor cannot learn).
+    predictor cannot learn). Returns the pixel and the random state ``t``.
     """
     y1, x1 = y0 + ny, x0 + nx
-    k = _below(s, count)
+    k, t = _below_t(t, count)
     # Rows: the last one whose rows before it hold at most k unmasked pixels.
     k += sat[y0, x1] - sat[y0, x0]
     lo, hi = y0, y1  # count(rows [0, lo)) <= k < count(rows [0, hi)), in the columns
@@ -183,23 +183,24 @@ def _exact(s, sat, y0, ny, x0, nx, count):
         c2 = sat[lo + 1, q2] - sat[lo, q2]
         c3 = sat[lo + 1, q3] - sat[lo, q3]
         left, right = _narrow(left, right, c1, c2, c3, q1, q2, q3, k)
-    return lo, left
+    return lo, left, t
 
 
 @njit(inline="always")
-def _draw(s, people, sat, ty, tx, y, x, r, rounds):
-    """A uniform unmasked pixel of the window of radius ``r`` at ``(y, x)`` (it has some)."""
+def _draw(t, people, sat, ty, tx, y, x, r, rounds):
+    """A uniform unmasked pixel of the window of radius ``r`` at ``(y, x)`` (it has
+    some), and the random state ``t`` after it."""
     h, w = people.shape
     y0, x0 = max(y - r, 0), max(x - r, 0)
     ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
     count = np.int64(_window_count(sat, y0 - ty, x0 - tx, y0 - ty + ny, x0 - tx + nx))
     if count * _SPARSE >= ny * nx:  # else rejection draws would mostly miss
         for _ in range(rounds):
-            sy, sx = _pick(s, y0, ny, x0, nx)
+            sy, sx, t = _pick_t(t, y0, ny, x0, nx)
             if people[sy, sx] == 0:
-                return sy, sx
-    sy, sx = _exact(s, sat, y0 - ty, ny, x0 - tx, nx, count)
-    return sy + ty, sx + tx
+                return sy, sx, t
+    sy, sx, t = _exact(t, sat, y0 - ty, ny, x0 - tx, nx, count)
+    return sy + ty, sx + tx, t
 
 
 @njit(cache=True, nogil=True)
@@ -219,7 +220,7 @@ def _bands(
         top, left, bw = cells[c, 0], cells[c, 1], cells[c, 3] - cells[c, 1]
         car = _carry_view(c, cells, carry, carry_at)
         sat, ty, tx = _table_view(c, table, sats, sat_at), table[c, 0], table[c, 1]
-        rng = states[j].copy()  # a stream of its own, off the shared cache lines
+        rng = _stream(states, j)
         d = above[:bw]
         d[:] = car[i0 // BAND, 1]
         for i in range(i1 - 1, i0 - 1, -1):
@@ -265,7 +266,7 @@ def _bands(
                             ys = y - d[xs] if d[xs] <= down[xs] else y + down[xs]
                             _copy(src, out, y * w + left + x, ys * w + left + xs)
                             continue
-                    sy, sx = _draw(rng, people, sat, ty, tx, y, left + x, r, rounds)
+                    sy, sx, rng = _draw(rng, people, sat, ty, tx, y, left + x, r, rounds)
                     _copy(src, out, y * w + left + x, sy * w + sx)
                 a = b
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._rng_numba import _pick, seed_states
+from ._rng_numba import _pick_t, _stream, seed_states
 from ._threads import run_tasks
 
 __all__ = ["BAND", "clusters", "scramble_any"]
@@ -34,7 +34,7 @@ def _copy(src, out, to, frm):
 def _any_bands(tasks, src, out, people, lut, states):
     h, w = people.shape
     for b in tasks:
-        s = states[b].copy()  # a stream of its own, off the shared cache lines
+        t = _stream(states, b)
         for y in range(b * BAND, min((b + 1) * BAND, h)):
             for x in range(w):
                 label = people[y, x]
@@ -43,7 +43,7 @@ def _any_bands(tasks, src, out, people, lut, states):
                 r = lut[label]
                 y0, x0 = max(y - r, 0), max(x - r, 0)
                 ny, nx = min(y + r, h - 1) - y0 + 1, min(x + r, w - 1) - x0 + 1
-                sy, sx = _pick(s, y0, ny, x0, nx)
+                sy, sx, t = _pick_t(t, y0, ny, x0, nx)
                 _copy(src, out, y * w + x, sy * w + sx)
 
 
