@@ -3,25 +3,12 @@
 The state lives in a :class:`ReviewModel`. A napari panel is a view of it that
 forwards user actions; scripts use it directly. The label image itself belongs
 to the caller (a Labels layer or a numpy array); the model keeps one
-fingerprint per label of the last image it saw, and :meth:`ReviewModel.sync`
-tells it about the image now.
+fingerprint per label of the last image it saw (see :mod:`._fingerprints`),
+and :meth:`ReviewModel.sync` tells it about the image now.
 
 Privacy is the product, so the model fails closed: only APPROVED people are to
 be anonymized, and an approval never survives a change of the pixels it was
 given for.
-
-Fingerprints
-------------
-Each label's fingerprint is its area and the sum, modulo 2**64, of a hash of
-the flat index of each of its pixels (splitmix64, a bijection of 64-bit
-integers), computed exactly with a few ``np.bincount`` passes. Two pixel sets
-of a label share a fingerprint only if they have the same area and their
-hashes sum to the same value: impossible when one pixel is added, removed, or
-moved (the hash is a bijection), and about 2**-64 per edit otherwise. Such a
-collision is astronomically unlikely but not impossible; it would leave the
-person APPROVED. Sums of indices and of their squares, the obvious choice,
-are fooled by small symmetric edits (a label losing indices 1, 5, 6 and
-gaining 2, 3, 7 keeps both sums), which a hash is not.
 
 Undo and the image
 ------------------
@@ -49,7 +36,6 @@ whose change stands (and can be undone as usual).
 
 from __future__ import annotations
 
-import enum
 import operator
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
@@ -59,6 +45,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._fingerprints import fingerprints
+from ._person import Person, Status, _as_label, _person_to_dict
 
 if TYPE_CHECKING:
     from .people import Proposals
@@ -70,64 +59,6 @@ FORMAT = "napari-fuzzy-people/review"
 VERSION = 1
 
 Callback = Callable[[str, tuple[int, ...]], object]
-
-
-class Status(str, enum.Enum):
-    """Where a person stands in the review. Only APPROVED people are anonymized."""
-
-    PROPOSED = "proposed"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    EDITED = "edited"  # approved, then its pixels changed: needs a new look
-
-
-@dataclass(frozen=True)
-class Person:
-    """One person under review.
-
-    ``origin`` is ``"detector"``, ``"prompt"``, ``"manual"`` (painted) or
-    ``"imported"``; ``box`` is ``(x0, y0, x1, y1)`` from the detector or
-    prompt; ``score`` the detector's confidence and ``mask_score`` the
-    segmenter's; ``area`` the pixels the label had at the last sync;
-    ``approved_at`` the ISO 8601 UTC time of the last approval, kept through
-    later status changes as history.
-
-    Examples
-    --------
-    >>> Person(3, status="approved", box=[1, 2, 3, 4])
-    Person(label=3, status=<Status.APPROVED: 'approved'>, origin='detector', box=(1.0, 2.0, 3.0, 4.0), score=None, mask_score=None, area=0, approved_at=None)
-    """  # noqa: E501
-
-    label: int
-    status: Status = Status.PROPOSED
-    origin: str = "detector"
-    box: tuple[float, float, float, float] | None = None
-    score: float | None = None
-    mask_score: float | None = None
-    area: int = 0
-    approved_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The person as JSON-able values (the status as its string)."""
-        return _person_to_dict(self)
-
-    def __post_init__(self):
-        # Coerce numpy scalars and JSON values so that equality and to_dict are exact.
-        put = object.__setattr__
-        put(self, "label", _as_label(self.label))
-        put(self, "status", Status(self.status))
-        if self.box is not None:
-            box = tuple(float(v) for v in self.box)
-            if len(box) != 4:
-                raise ValueError(f"box needs 4 values (x0, y0, x1, y1), got {self.box!r}")
-            put(self, "box", box)
-        for name in ("score", "mask_score"):
-            if getattr(self, name) is not None:
-                put(self, name, float(getattr(self, name)))
-        area = operator.index(self.area)
-        if area < 0:
-            raise ValueError(f"area must be >= 0, got {area}")
-        put(self, "area", area)
 
 
 @dataclass
@@ -463,7 +394,7 @@ class ReviewModel:
     def _observe(self, labels: np.ndarray) -> tuple[dict[int, tuple[int, int]], set[int]]:
         """Take in a new image; returns its fingerprints and the labels whose pixels changed."""
         image = np.asarray(labels)
-        prints = _fingerprints(image)
+        prints = fingerprints(image)
         if self._shape == image.shape:
             moved = {
                 label
@@ -566,79 +497,6 @@ class ReviewModel:
 
 # -- helpers ---------------------------------------------------------------------
 
-# Pixels per pass: bounds memory, and keeps float64 sums of 32-bit halves of the
-# hash exact (2**20 * 2**32 < 2**53).
-_BLOCK = 1 << 20
-_LOW = np.uint64(0xFFFFFFFF)
-
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _as_label(value) -> int:
-    label = operator.index(value)
-    if label < 1:
-        raise ValueError(f"labels are positive integers, got {label}")
-    return label
-
-
-def _person_to_dict(person: Person) -> dict[str, Any]:
-    return {
-        "label": person.label,
-        "status": person.status.value,
-        "origin": person.origin,
-        "box": None if person.box is None else list(person.box),
-        "score": person.score,
-        "mask_score": person.mask_score,
-        "area": person.area,
-        "approved_at": person.approved_at,
-    }
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer, in place: a bijection of uint64 that scatters bits."""
-    z += np.uint64(0x9E3779B97F4A7C15)
-    z ^= z >> np.uint64(30)
-    z *= np.uint64(0xBF58476D1CE4E5B9)
-    z ^= z >> np.uint64(27)
-    z *= np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    return z
-
-
-def _fingerprints(image: np.ndarray) -> dict[int, tuple[int, int]]:
-    """``{label: (area, hash sum mod 2**64)}`` for every nonzero label in ``image``."""
-    if image.dtype.kind not in "iu":
-        raise TypeError(f"a label image needs an integer dtype, got {image.dtype}")
-    flat = image.reshape(-1)
-    # Background is most of a photo: hash only labelled pixels.
-    where = np.flatnonzero(flat)
-    if where.size == 0:
-        return {}
-    values = flat[where]
-    if values.min() < 0:
-        raise ValueError("a label image cannot hold negative labels")
-    top = int(values.max())
-    if top < max(1 << 16, 2 * where.size):
-        keys, ids, n = None, values.astype(np.intp, copy=False), top + 1
-    else:  # sparse huge labels: number them densely rather than allocate `top` bins
-        keys, ids = np.unique(values, return_inverse=True)
-        ids, n = ids.reshape(-1), len(keys)
-    area = np.bincount(ids, minlength=n)
-    digest = np.zeros(n, np.uint64)
-    for start in range(0, where.size, _BLOCK):
-        block = ids[start : start + _BLOCK]
-        hashed = _mix(where[start : start + _BLOCK].astype(np.uint64))
-        low = np.bincount(block, weights=(hashed & _LOW).astype(np.float64), minlength=n)
-        high = np.bincount(
-            block, weights=(hashed >> np.uint64(32)).astype(np.float64), minlength=n
-        )
-        # Wraps modulo 2**64, as intended.
-        digest += low.astype(np.uint64) + (high.astype(np.uint64) << np.uint64(32))
-    present = np.flatnonzero(area)
-    labels = present if keys is None else keys[present]
-    return {
-        int(label): (int(area[i]), int(digest[i]))
-        for label, i in zip(labels, present, strict=True)
-    }
