@@ -16,8 +16,8 @@ import tifffile
 from PIL import PngImagePlugin
 
 from ..core.masks import MAX_LABEL
+from ._pixels import _array, _tiff_pixels, _tile_rawmode
 from .errors import ImageReadError
-from .read import _array, _tiff_pixels, _tile_rawmode
 from .source import (
     _check_size,
     _decoding,
