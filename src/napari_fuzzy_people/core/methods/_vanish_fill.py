@@ -12,9 +12,10 @@ import numpy as np
 
 __all__ = ["fill"]
 
-# pypatchmatch keeps its random seed in a process-wide variable and draws from
-# the C library's global rand(): one fill at a time per process, each seeded
-# just before it runs, keeps a seed's result reproducible.
+# pypatchmatch keeps its random seed in a process-wide variable that each call
+# reads as it starts (the generator itself is per thread): one fill at a time
+# per process, each seeded just before it runs, keeps a seed's result
+# reproducible.
 _LOCK = threading.Lock()
 
 
