@@ -1,4 +1,4 @@
-"""TinyViT's convolutions with folded batch norms give the stock outputs, faster."""
+"""Light HQ-SAM's TinyViT sped up for inference gives the stock outputs."""
 
 import copy
 
@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from doubles import tiny_hq_segmenter, tiny_vit
-from napari_fuzzy_people.models._fold import fold_conv_norms, restore_conv_norms
+from napari_fuzzy_people.models._tinyvit import (
+    InplaceGELU,
+    fold_conv_norms,
+    inplace_activations,
+    restore_tinyvit,
+)
 
 
 def with_trained_norms(model, seed=1):
@@ -52,7 +57,7 @@ def test_folded_encoder_equals_stock_and_keeps_its_state_dict(encoder):
     assert all(torch.equal(after[k], state[k]) for k in state)
     # A fold that dropped the norm's shift or scale would be far off.
     norms_off = copy.deepcopy(encoder)
-    restore_conv_norms(norms_off)
+    restore_tinyvit(norms_off)
     for m in norms_off.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.reset_parameters()
@@ -60,11 +65,30 @@ def test_folded_encoder_equals_stock_and_keeps_its_state_dict(encoder):
     assert max((a - b).abs().max() for a, b in zip(run(norms_off, x), stock, strict=True)) > 1e-2
 
 
+def test_inplace_activations_give_identical_outputs_and_keep_the_input_with_autograd(encoder):
+    x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(4))
+    stock = run(encoder, x)
+    gelus = sum(type(m) is torch.nn.GELU for m in encoder.modules())
+    assert inplace_activations(encoder) == gelus > 0
+    assert inplace_activations(encoder) == 0
+    for a, b in zip(run(encoder, x), stock, strict=True):
+        assert torch.equal(a, b)
+    gelu = next(m for m in encoder.modules() if type(m) is InplaceGELU)
+    t = torch.randn(5, requires_grad=True)
+    assert torch.equal(gelu(t), torch.nn.functional.gelu(t)) and t.grad_fn is None
+    with torch.no_grad():
+        y = torch.randn(5)
+        same = y.clone()
+        assert gelu(y) is y and torch.equal(y, torch.nn.functional.gelu(same))
+
+
 def test_restore_gives_the_stock_forward_back_exactly(encoder):
     x = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(3))
     stock = run(encoder, x)
     fold_conv_norms(encoder)
-    assert restore_conv_norms(encoder) > 0 and restore_conv_norms(encoder) == 0
+    inplace_activations(encoder)
+    assert restore_tinyvit(encoder) > 0 and restore_tinyvit(encoder) == 0
+    assert not any(type(m) is InplaceGELU for m in encoder.modules())
     for a, b in zip(run(encoder, x), stock, strict=True):
         assert torch.equal(a, b)
 
@@ -79,8 +103,11 @@ def test_training_mode_uses_the_batch_not_the_fold(encoder):
     torch.testing.assert_close(out.mean(dim=(0, 2, 3)), conv.bn.bias, rtol=0, atol=1e-5)
 
 
-def test_the_product_segmenter_runs_folded_convolutions():
+def test_the_product_segmenter_runs_folded_convolutions_and_inplace_activations():
     seg = tiny_hq_segmenter()
-    convs = [m for m in seg.sam.image_encoder.modules() if type(m).__name__ == "Conv2d_BN"]
+    modules = list(seg.sam.image_encoder.modules())
+    convs = [m for m in modules if type(m).__name__ == "Conv2d_BN"]
     assert convs and all(hasattr(m, "_folded") for m in convs)
     assert all(m._folded[0].is_contiguous(memory_format=torch.channels_last) for m in convs)
+    assert any(type(m) is InplaceGELU for m in modules)
+    assert not any(type(m) is torch.nn.GELU for m in modules)
