@@ -96,3 +96,20 @@ def test_local_checkpoint_file(tmp_path, photo, name):
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TorchvisionDetector(**{"checkpoint": None, **kwargs})
+
+
+def test_convolutions_run_channels_last_on_a_cpu_with_the_same_detections(photo):
+    det = detector()
+    convs = [m for m in det.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    boxes, scores = det.detect(photo)
+    plain = detector()
+    plain.net = plain.net.to(memory_format=torch.contiguous_format)
+    plain_convs = [m for m in plain.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    # The two really differ in layout (1x1 convolutions are both at once).
+    assert any(not c.weight.is_contiguous() for c in convs)
+    assert all(c.weight.is_contiguous() for c in plain_convs)
+    plain_boxes, plain_scores = plain.detect(photo)
+    assert len(boxes) > 0 and boxes.shape == plain_boxes.shape
+    np.testing.assert_allclose(boxes, plain_boxes, atol=1e-3)
+    np.testing.assert_allclose(scores, plain_scores, atol=1e-5)

@@ -72,8 +72,11 @@ def fold_conv_norms(model: torch.nn.Module) -> int:
             scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
             weight = conv.weight * scale[:, None, None, None]
             bias = norm.bias - norm.running_mean * scale
+        # Channels-last where convolutions run it natively (not Apple's MPS).
+        if weight.device.type != "mps":
+            weight = weight.contiguous(memory_format=torch.channels_last)
         # A plain attribute, not a parameter or buffer: the state dict stays stock.
-        module._folded = (weight.contiguous(memory_format=torch.channels_last), bias)
+        module._folded = (weight, bias)
         module.forward = types.MethodType(_folded_forward, module)
         count += 1
     return count
