@@ -8,7 +8,10 @@ reference, and for a plain copy of the image; then the 1920x1080 preview case.
 Scramble runs on both kernels side by side (compiled numba, and our numpy
 path); "default" is ``AnonymizeSettings().apply`` on a label image of
 person-shaped ellipses (background picks, per-person radius and margin),
-followed by its stages on the compiled kernels. "vs numpy ref" is the plain
+followed by its stages on the compiled kernels; "DEFAULT but source=any" is
+the same with picks from the whole window (what the background rule costs),
+and scipy's chessboard distance transform with indices is the nearest-pixel
+search the rule needs, alone, in C. "vs numpy ref" is the plain
 numpy scramble's time over the row's; "vs our numpy" is our numpy path's
 time over the compiled one's.
 
@@ -26,6 +29,7 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+import scipy.ndimage as ndi  # noqa: E402
 
 from _timing import best_of  # noqa: E402
 from napari_fuzzy_people.core import (  # noqa: E402
@@ -115,16 +119,24 @@ def run(shape, fraction, radius, repeat):
     n = np.count_nonzero(mask)
     approved = range(1, people + 1)
     settings = AnonymizeSettings()
+    any_settings = AnonymizeSettings(source="any")
     scrambles = {
         f"scramble any r={radius}": lambda: scramble(image, mask, radius=radius),
         f"scramble background r={radius}": lambda: scramble(
             image, mask, radius=radius, source="background"
         ),
         "scramble DEFAULT (panel settings)": lambda: settings.apply(image, labels, approved),
+        # The default's floor without its background rule: the same margins
+        # and radii, picks from anywhere in the window.
+        "DEFAULT but source=any": lambda: any_settings.apply(image, labels, approved),
     }
     cases = {
         "copy (floor)": lambda: image.copy(),
         "numpy reference": lambda: numpy_reference(image, mask, radius),
+        # What the nearest-pixel fallback must compute, by scipy's C code (one core).
+        "scipy chessboard distance + indices": lambda: ndi.distance_transform_cdt(
+            mask, metric="chessboard", return_indices=True
+        ),
     }
     cores = len(os.sched_getaffinity(0))
     for name, func in scrambles.items():
