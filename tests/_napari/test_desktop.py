@@ -18,12 +18,12 @@ HERE = Path(__file__).parent
 SCRIPT = HERE / "find_people_after_canvas.py"
 
 
-def run_script(tmp_path, script=SCRIPT, **env):
+def run_script(tmp_path, script=SCRIPT, *args, **env):
     def no_core_files():
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -57,6 +57,17 @@ def test_compiling_the_scramble_kernels_after_the_canvas_does_not_crash(tmp_path
     assert "kernels: numba compiled: True" in result.stdout
     assert int(result.stdout.split("scrambled:")[1].split()[0]) > 0
     assert any(cache.rglob("*.nbi"))  # compiled here, not loaded
+
+
+@pytest.mark.parametrize("how", ["close", "end the script"])
+def test_quitting_right_after_opening_the_panel_exits_cleanly(tmp_path, how):
+    # Closed within seconds, the kernels still compiling in the background: PyQt
+    # aborted the process (SIGABRT) when a Qt object went before our code was done.
+    script = HERE / "quit_with_panel_open.py"
+    result = run_script(tmp_path, script, how, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
+    assert "quitting" in result.stdout
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
 
 
 @pytest.mark.skipif(

@@ -23,6 +23,7 @@ never by name.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -64,12 +65,11 @@ _warming = False
 
 
 def warm_kernels() -> threading.Event:
-    """Compile the scramble kernels in a worker, once per process.
+    """Compile the scramble kernels in a background thread, once per process.
 
     The first compile on a machine takes seconds (then numba's disk cache
     makes it about one); paid here, it is not paid by the first preview.
-    Returns an event set when the kernels are ready (or failed to build:
-    the numpy kernels then serve).
+    Returns an event set when the warm-up ends, the kernels built or not.
     """
     global _warming
     if not _warming:
@@ -78,10 +78,15 @@ def warm_kernels() -> threading.Event:
         def work():
             try:
                 warm_up()
+            except Exception:  # the first scramble meets it again, where it is reported
+                pass
             finally:
                 _warmed.set()
 
-        create_worker(work, _start_thread=True, _ignore_errors=True)
+        # A plain daemon thread, not a Qt worker: napari closed within seconds of
+        # opening the panel must not wait for the compile, and a Qt worker that
+        # outlives the QApplication makes PyQt abort the process at exit.
+        threading.Thread(target=work, name="fuzzy-warm-kernels", daemon=True).start()
     return _warmed
 
 
@@ -447,7 +452,10 @@ class Controller(ReviewActions, FindingActions, OutputActions, LeakActions, Queu
         if self._worker is not None:
             self._worker.quit()
         self._stop_queue()
-        self._sync_timer.stop()
+        # At interpreter exit Qt may delete the timer first; an exception here, in a
+        # slot of the panel's destroyed signal, would make PyQt abort the process.
+        with contextlib.suppress(RuntimeError):
+            self._sync_timer.stop()
         try:
             self.viewer.layers.events.inserted.disconnect(self._on_inserted)
             self.viewer.layers.events.removed.disconnect(self._on_removed)
