@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core import Progress
 
-__all__ = ["JobState", "Notice", "Severity", "drive", "people"]
+__all__ = ["DownloadBar", "JobState", "Notice", "Severity", "download_bar", "drive", "people"]
 
 
 class Severity(str, enum.Enum):
@@ -35,10 +37,58 @@ class JobState:
     cancelling: bool = False
 
 
-def drive(gen):
+_job = threading.local()  # the reporter of the job this worker thread runs
+
+
+def drive(gen, report: Callable[[Progress], None] | None = None):
+    """Run ``gen`` in a worker; downloads it starts report to ``report`` (thread-safe)."""
     # The worker runs this wrapper, so the controller holds the job's own generator
     # and can close it after a Cancel (see _finished).
-    return (yield from gen)
+    _job.report = report
+    try:
+        return (yield from gen)
+    finally:
+        _job.report = None
+
+
+class DownloadBar:
+    """tqdm's interface (``total``, ``update``, ``reset``, ``close``) for a download,
+    shown as the job's progress in MB.
+
+    napari's own ``progress`` made in a worker thread builds Qt widgets off the
+    GUI thread (Qt warns; napari#4982 saw segfaults), so downloads report here.
+    """
+
+    def __init__(self, name: str, report: Callable[[Progress], None] | None):
+        self.stage = f"downloading {name}, MB"
+        self.report = report
+        self.total: int | None = None
+        self.n = 0
+        self._shown: tuple[int, int] | None = None
+
+    def update(self, n: int) -> None:
+        self.n += n
+        done, total = self.n >> 20, (self.total or 0) >> 20
+        if self.report is not None and (done, total) != self._shown:
+            self._shown = (done, total)  # once per MB, not per chunk
+            self.report(Progress(self.stage, done, max(total, done)))
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> DownloadBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def download_bar(name: str) -> DownloadBar:
+    """A :class:`DownloadBar` reporting to the job the calling worker thread runs."""
+    return DownloadBar(name, getattr(_job, "report", None))
 
 
 def people(count: int) -> str:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from napari.utils import progress
 
 from ..batch.leakcheck import LeakCheck, leak_check_for
 from ..core import AnonymizeSettings, Progress, ReviewModel
@@ -24,6 +23,7 @@ from ..io.errors import ExportError
 from ..io.read import Photo, orient, read_photo
 from ..io.record import export_steps
 from ..models.choice import ModelChoice, build_detector, build_segmenter, load_models
+from ._events import download_bar
 
 __all__ = [
     "JobFailed",
@@ -70,7 +70,7 @@ def load_detector(choice: ModelChoice):
     """The person detector, downloading its weights on first use (progress in napari)."""
     if choice.factory:
         return load_models(choice)[0]
-    with progress(desc=f"Downloading {choice.detector}") as bar:
+    with download_bar(choice.detector) as bar:
         return build_detector(choice, progressbar=bar)
 
 
@@ -78,7 +78,7 @@ def load_segmenter(choice: ModelChoice):
     """Segment Anything, downloading its weights on first use (progress in napari)."""
     if choice.factory:
         return load_models(choice)[1]
-    with progress(desc=f"Downloading sam_{choice.segmenter}") as bar:
+    with download_bar(f"sam_{choice.segmenter}") as bar:
         return build_segmenter(choice, progressbar=bar)
 
 
@@ -191,7 +191,7 @@ def _leak_check(spec: LeakCheck, labels, approved, dismissals):
 
     Built here, in the worker: the detectors may download their weights first.
     """
-    with progress(desc="Downloading the leak check's detectors") as bar:
+    with download_bar("the leak check's detectors") as bar:
         check = leak_check_for(spec, labels, approved, dismissals, progressbar=bar)
     reports = []
 

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
-from napari.utils import progress
 
 from ..core import ReviewModel
 from ..io.workfolder import FINISHED, PhotoStatus, WorkFolder
-from ._events import Severity, drive
+from ._events import Severity, download_bar, drive
 from ._jobs import Ahead, ahead_job, job, open_photo_job
 from ._layers import REVIEW_KEY
 
@@ -320,7 +319,7 @@ def _export_all(work, relatives, folder, spec):
     from ..core import Progress
 
     yield Progress("load detectors", 0, len(relatives))
-    with progress(desc="Downloading the leak check's detectors") as bar:
+    with download_bar("the leak check's detectors") as bar:
         detectors_for(spec, progressbar=bar)  # kept for the photos; or LeakCheckUnavailable
     results = []
     for i, rel in enumerate(relatives):

@@ -33,6 +33,7 @@ from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from psygnal import Signal
 from qtpy.QtCore import QTimer
+from superqt.utils import ensure_main_thread
 
 from ..core import AnonymizeSettings, Progress, ReviewModel, Status
 from ..core.methods import warm_up
@@ -169,7 +170,9 @@ class Controller(ReviewActions, FindingActions, OutputActions, LeakActions, Queu
             gen.close()
             return None
         self._gen = gen
-        worker = create_worker(drive, gen, _start_thread=False, _ignore_errors=True)
+        # Downloads report from inside a step, not by a yield: queued to this thread.
+        report = ensure_main_thread(self._on_progress)
+        worker = create_worker(drive, gen, report, _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(on_result)
         worker.errored.connect(self._on_error)
