@@ -1,4 +1,4 @@
-"""Synthetic photos for the panel's tests, and waiting for the panel's work."""
+"""Synthetic photos for the panel's tests, waiting for the panel's work, choosing in it."""
 
 import numpy as np
 
@@ -25,3 +25,10 @@ def street(seed=0, shape=(240, 320)):
 def idle(qtbot, controller, timeout=60_000):
     """Wait until the session's job and preview are done."""
     qtbot.waitUntil(lambda: not controller.busy and not controller.preview_busy, timeout=timeout)
+
+
+def choose(box, data):
+    """Pick the item of a combo box holding ``data``, as a user does (``activated`` too)."""
+    index = box.findData(data)
+    box.setCurrentIndex(index)
+    box.activated.emit(index)

@@ -1,19 +1,14 @@
 """Finding people in the panel: models loaded in the worker, kept, cancellable, offline."""
 
-import functools
-import hashlib
-import http.server
-import threading
 import time
 
 import numpy as np
-import pytest
-from qtpy.QtCore import Qt, QTimer, qInstallMessageHandler
+from qtpy.QtCore import Qt, QTimer
 
 from doubles import build_tiny_sam, tiny_detector
 from napari_fuzzy_people.core.review import Status
 from napari_fuzzy_people.models.segmenter import SamSegmenter
-from scenes import idle, street
+from scenes import choose, idle, street
 
 
 def test_a_prompt_after_find_people_reuses_the_embedding(panel, qtbot):
@@ -130,92 +125,6 @@ def test_offline_without_weights_says_what_to_do(panel, qtbot, monkeypatch, tmp_
     assert "paint people by hand" in message
     assert widget.controller.last_notice.severity == "error"
     assert "photo people" not in viewer.layers
-
-
-@pytest.fixture
-def served(tmp_path):
-    """A local web server for the files of a folder (the weights' host, offline)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    handler = functools.partial(QuietHandler, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def test_the_first_find_downloads_the_weights_with_progress_in_the_panel(
-    panel, qtbot, monkeypatch, tmp_path, served
-):
-    import dataclasses
-
-    import torch
-    from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_fpn
-
-    from doubles import tiny_hq_segmenter
-    from napari_fuzzy_people.models import weights
-
-    name = "fasterrcnn_mobilenet_v3_large_fpn"
-    folder, url = served
-    entry = weights.CHECKPOINTS[name]
-    torch.manual_seed(0)
-    model = fasterrcnn_mobilenet_v3_large_fpn(weights=None, weights_backbone=None)
-    torch.save(model.state_dict(), folder / entry.filename)
-    data = (folder / entry.filename).read_bytes()
-    monkeypatch.setitem(
-        weights.CHECKPOINTS,
-        name,
-        dataclasses.replace(
-            entry,
-            url=f"{url}/{entry.filename}",
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-            sha256_prefix=None,
-        ),
-    )
-    for proxy in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(proxy, raising=False)
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
-
-    viewer, widget = panel
-    image, _ = street()
-    viewer.add_image(image, name="photo", rgb=True)
-    c = widget.controller
-    c.use_models(segmenter=tiny_hq_segmenter)
-    choose(widget.find.detector, name)  # as the user does: the panel's choice is taken
-    shown = []
-    c.job_changed.connect(lambda job: shown.append(widget.job.status.text()))
-    # Qt's own messages (vispy installs its handler with the canvas: take it over).
-    qt_says = []
-    previous = qInstallMessageHandler(lambda kind, context, text: qt_says.append(text))
-    try:
-        widget.find.find_button.click()
-        idle(qtbot, c, timeout=120_000)
-    finally:
-        qInstallMessageHandler(previous)
-
-    assert c.last_notice.severity != "error", c.last_notice.text
-    assert (tmp_path / "cache" / entry.filename).read_bytes() == data
-    megabytes = len(data) >> 20
-    downloading = [t for t in shown if f"downloading {name}, MB" in t]
-    assert len(downloading) > 10, shown[:5]  # it moves as the file comes
-    assert downloading[-1].endswith(f"({megabytes}/{megabytes})")
-    # napari's own progress bar, made in the worker, built Qt widgets off the GUI thread.
-    assert not [text for text in qt_says if "thread" in text], qt_says
-
-
-def choose(box, data):
-    """Pick the item holding ``data``, as a user does (``activated`` too)."""
-    index = box.findData(data)
-    box.setCurrentIndex(index)
-    box.activated.emit(index)
 
 
 def test_the_panel_offers_a_fast_and_an_accurate_pair(panel):

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 
 from ..core import Progress
 
-__all__ = ["DownloadBar", "JobState", "Notice", "Severity", "download_bar", "drive", "people"]
+__all__ = [
+    "DownloadBar",
+    "DownloadCancelled",
+    "JobState",
+    "Notice",
+    "Severity",
+    "download_bar",
+    "drive",
+    "people",
+]
 
 
 class Severity(str, enum.Enum):
@@ -37,18 +46,27 @@ class JobState:
     cancelling: bool = False
 
 
-_job = threading.local()  # the reporter of the job this worker thread runs
+_job = threading.local()  # how the job this worker thread runs reports, and is cancelled
 
 
-def drive(gen, report: Callable[[Progress], None] | None = None):
-    """Run ``gen`` in a worker; downloads it starts report to ``report`` (thread-safe)."""
+class DownloadCancelled(Exception):
+    """The user cancelled a job while it was downloading weights (nothing is kept)."""
+
+
+def drive(
+    gen,
+    report: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+):
+    """Run ``gen`` in a worker; downloads it starts report to ``report`` (thread-safe)
+    and stop, raising :class:`DownloadCancelled`, once ``cancelled()`` is true."""
     # The worker runs this wrapper, so the controller holds the job's own generator
     # and can close it after a Cancel (see _finished).
-    _job.report = report
+    _job.report, _job.cancelled = report, cancelled
     try:
         return (yield from gen)
     finally:
-        _job.report = None
+        _job.report = _job.cancelled = None
 
 
 class DownloadBar:
@@ -59,14 +77,24 @@ class DownloadBar:
     GUI thread (Qt warns; napari#4982 saw segfaults), so downloads report here.
     """
 
-    def __init__(self, name: str, report: Callable[[Progress], None] | None):
+    def __init__(
+        self,
+        name: str,
+        report: Callable[[Progress], None] | None,
+        cancelled: Callable[[], bool] | None = None,
+    ):
+        self.name = name
         self.stage = f"downloading {name}, MB"
         self.report = report
+        self.cancelled = cancelled
         self.total: int | None = None
         self.n = 0
         self._shown: tuple[int, int] | None = None
 
     def update(self, n: int) -> None:
+        # A Cancel cannot wait for the next yield: a download may take minutes.
+        if self.cancelled is not None and self.cancelled():
+            raise DownloadCancelled(f"the download of {self.name} was cancelled")
         self.n += n
         done, total = self.n >> 20, (self.total or 0) >> 20
         if self.report is not None and (done, total) != self._shown:
@@ -88,7 +116,7 @@ class DownloadBar:
 
 def download_bar(name: str) -> DownloadBar:
     """A :class:`DownloadBar` reporting to the job the calling worker thread runs."""
-    return DownloadBar(name, getattr(_job, "report", None))
+    return DownloadBar(name, getattr(_job, "report", None), getattr(_job, "cancelled", None))
 
 
 def people(count: int) -> str:

@@ -37,7 +37,7 @@ from superqt.utils import ensure_main_thread
 
 from ..core import AnonymizeSettings, Progress, ReviewModel, Status
 from ..core.methods import warm_up
-from ._events import JobState, Notice, Severity, drive, people
+from ._events import DownloadCancelled, JobState, Notice, Severity, drive, people
 from ._finding import FindingActions
 from ._jobs import (
     JobFailed,
@@ -172,10 +172,23 @@ class Controller(ReviewActions, FindingActions, OutputActions, LeakActions, Queu
         self._gen = gen
         # Downloads report from inside a step, not by a yield: queued to this thread.
         report = ensure_main_thread(self._on_progress)
-        worker = create_worker(drive, gen, report, _start_thread=False, _ignore_errors=True)
+
+        def cancelled() -> bool:  # read in the worker: one job runs at a time
+            return self.job is not None and self.job.cancelling
+
+        worker = create_worker(
+            drive, gen, report, cancelled, _start_thread=False, _ignore_errors=True
+        )
         worker.yielded.connect(self._on_progress)
         worker.returned.connect(on_result)
-        worker.errored.connect(self._on_error)
+
+        def errored(err: Exception) -> None:
+            if isinstance(err, DownloadCancelled):  # a Cancel mid-download, like any other
+                self.say(cancel_text)
+            else:
+                self._on_error(err)
+
+        worker.errored.connect(errored)
         worker.aborted.connect(lambda: self.say(cancel_text))
         worker.finished.connect(self._finished)
         self._worker = worker
