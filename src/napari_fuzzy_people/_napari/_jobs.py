@@ -67,19 +67,17 @@ def job(func):
 
 
 def load_detector(choice: ModelChoice):
-    """The person detector, downloading its weights on first use (progress in napari)."""
+    """The person detector, downloading its weights on first use (the job's progress)."""
     if choice.factory:
         return load_models(choice)[0]
-    with download_bar(choice.detector) as bar:
-        return build_detector(choice, progressbar=bar)
+    return build_detector(choice, progressbar=download_bar(choice.detector))
 
 
 def load_segmenter(choice: ModelChoice):
-    """Segment Anything, downloading its weights on first use (progress in napari)."""
+    """Segment Anything, downloading its weights on first use (the job's progress)."""
     if choice.factory:
         return load_models(choice)[1]
-    with download_bar(f"sam_{choice.segmenter}") as bar:
-        return build_segmenter(choice, progressbar=bar)
+    return build_segmenter(choice, progressbar=download_bar(f"sam_{choice.segmenter}"))
 
 
 _NO_LOCK = contextlib.nullcontext()
@@ -191,8 +189,8 @@ def _leak_check(spec: LeakCheck, labels, approved, dismissals):
 
     Built here, in the worker: the detectors may download their weights first.
     """
-    with download_bar("the leak check's detectors") as bar:
-        check = leak_check_for(spec, labels, approved, dismissals, progressbar=bar)
+    bar = download_bar("the leak check's detectors")
+    check = leak_check_for(spec, labels, approved, dismissals, progressbar=bar)
     reports = []
 
     def run(image):

@@ -319,8 +319,8 @@ def _export_all(work, relatives, folder, spec):
     from ..core import Progress
 
     yield Progress("load detectors", 0, len(relatives))
-    with download_bar("the leak check's detectors") as bar:
-        detectors_for(spec, progressbar=bar)  # kept for the photos; or LeakCheckUnavailable
+    bar = download_bar("the leak check's detectors")
+    detectors_for(spec, progressbar=bar)  # kept for the photos; or LeakCheckUnavailable
     results = []
     for i, rel in enumerate(relatives):
         yield Progress("export", i, len(relatives))
